@@ -52,6 +52,21 @@ class MethodInfo:
         return out
 
 
+# Methods registered at runtime (a fallback where a plugin has no installed entry-point metadata,
+# e.g. a module shipped to a Ray cluster through runtime_env py_modules).
+_RUNTIME: dict[str, type[EmbeddingMethod]] = {}
+
+
+def register_method(name: str, cls: type[EmbeddingMethod]) -> None:
+    """Register ``cls`` as method ``name`` in this process (an entry point of the same name that
+    loads takes precedence)."""
+    if not (isinstance(cls, type) and issubclass(cls, EmbeddingMethod)):
+        raise TypeError(f"{cls!r} is not an EmbeddingMethod subclass")
+    if not dataclasses.is_dataclass(getattr(cls, "Config", None)):
+        raise TypeError(f"{cls.__name__}.Config must be a dataclass of hyperparameters")
+    _RUNTIME[name] = cls
+
+
 def discover() -> dict[str, MethodInfo]:
     """Every registered method; one that fails to import is listed with its error."""
     found: dict[str, MethodInfo] = {}
@@ -68,6 +83,9 @@ def discover() -> dict[str, MethodInfo]:
         except Exception as exc:  # a broken plugin must not hide the others
             msg = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             found[ep.name] = MethodInfo(ep.name, ep.value, None, msg)
+    for name, cls in _RUNTIME.items():
+        if name not in found or found[name].cls is None:
+            found[name] = MethodInfo(name, f"{cls.__module__}:{cls.__qualname__}", cls)
     return dict(sorted(found.items()))
 
 

@@ -1,0 +1,32 @@
+"""``autoembed report EXPERIMENT_DIR [--out DIR]``: figures + report.md + report.html."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="figures, tables and a markdown/HTML report from an experiment folder",
+        description="Write every figure the results support (PNG + SVG), budgets.csv/.md, "
+                    "hypervolume.csv, report.md and report.html.",
+    )
+    p.add_argument("experiment", nargs="+",
+                   help="experiment folder(s) (with results.parquet/.csv) or results file(s)")
+    p.add_argument("--out", default=None, help="output folder (default: <experiment>/report)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.report import write_report  # heavy imports (matplotlib) only when used
+
+    report = write_report(args.experiment, args.out)
+    for fig in report.figures:
+        if fig.skipped:
+            print(f"skipped {fig.name}: {fig.skipped}")
+        else:
+            print(f"wrote {fig.name}: {', '.join(str(p) for p in fig.paths)}")
+    for table in report.tables:
+        print(f"wrote {table}")
+    print(f"report: {report.markdown}\n        {report.html}")
+    return 0

@@ -1,0 +1,131 @@
+"""The parsed-array cache: one folder per (raw content hash, options), written atomically.
+
+A folder holds ``.npy`` arrays (memory-mapped on load) and ``meta.json``, which is written last
+and records every array's shape; a folder that fails that check is treated as absent and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autoembed.data.base import CTRData
+
+FORMAT_VERSION = 1  # bump when a parser's output changes, so old cache entries are not reused
+_HASH_BLOCK = 8 << 20
+ARRAY_FIELDS = ("ids", "labels", "feature_counts", "planted_dims", "teacher_probs")
+
+
+def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """``cache_dir``, else env ``AUTOEMBED_CACHE``, else ``~/.cache/autoembed``."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("AUTOEMBED_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "autoembed"
+
+
+def file_sha256(path: Path, cache_dir: Path) -> str:
+    """sha256 of a file's content, remembered by (path, size, mtime) in ``cache_dir/hashes.json``."""
+    path = path.resolve()
+    stat = path.stat()
+    stamp = [stat.st_size, stat.st_mtime_ns]
+    index_path = cache_dir / "hashes.json"
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, ValueError):
+        index = {}
+    known = index.get(str(path))
+    if known and known.get("stamp") == stamp:
+        return str(known["sha256"])
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(_HASH_BLOCK):
+            digest.update(block)
+    index[str(path)] = {"stamp": stamp, "sha256": digest.hexdigest()}
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _write_text_atomic(index_path, json.dumps(index, indent=1))
+    return digest.hexdigest()
+
+
+def cache_key(name: str, source_hashes: dict[str, str], options: dict[str, Any]) -> str:
+    """Key of a cache entry: dataset name, raw file hashes, options and the format version."""
+    blob = json.dumps(
+        {"name": name, "sources": source_hashes, "options": options, "format": FORMAT_VERSION},
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def entry_dir(cache_dir: Path, name: str, key: str) -> Path:
+    return cache_dir / "datasets" / f"{name}-{key[:20]}"
+
+
+def load_entry(folder: Path) -> CTRData | None:
+    """The cached dataset in ``folder`` memory-mapped, or None when absent or incomplete."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        arrays = {}
+        for key, shape in meta["arrays"].items():
+            arr = np.load(folder / f"{key}.npy", mmap_mode="r")
+            if list(arr.shape) != list(shape):
+                return None
+            arrays[key] = arr
+    except (OSError, ValueError, KeyError):
+        return None
+    return CTRData(
+        name=meta["name"],
+        field_names=tuple(meta["field_names"]),
+        vocab_sizes=tuple(int(v) for v in meta["vocab_sizes"]),
+        meta=meta,
+        **arrays,
+    )
+
+
+def build_entry(folder: Path, build: Callable[[Path], dict[str, Any]]) -> CTRData:
+    """Run ``build(tmp_dir)`` (writes ``<array>.npy`` files, returns meta), then publish atomically."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{folder.name}-", dir=folder.parent))
+    try:
+        meta = build(tmp)
+        meta["arrays"] = {
+            key: list(np.load(tmp / f"{key}.npy", mmap_mode="r").shape)
+            for key in ARRAY_FIELDS
+            if (tmp / f"{key}.npy").exists()
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=_jsonable))
+        if folder.exists():  # a stale or broken entry (a complete one would have been loaded)
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another process published the same entry first
+            if load_entry(folder) is None:
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    data = load_entry(folder)
+    if data is None:
+        raise RuntimeError(f"cache entry {folder} is unreadable right after writing it")
+    return data
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

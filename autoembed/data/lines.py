@@ -1,0 +1,129 @@
+"""Streaming raw text files: fixed-size byte chunks split into lines, then into string columns."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from autoembed.data.report import ParseReport
+
+DEFAULT_CHUNK_BYTES = 8 << 20
+
+
+def iter_line_chunks(
+    path: Path, chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: bool = False, desc: str = ""
+) -> Iterator[tuple[int, list[bytes]]]:
+    """Yield ``(number of the chunk's first line, lines)``; line numbers are 1-based.
+
+    Lines come without their newline (``\\n`` or ``\\r\\n``); memory is bounded by ``chunk_bytes``.
+    """
+    next_line = 1
+    leftover = b""
+    bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=desc or path.name,
+               disable=not progress, leave=False)
+    with path.open("rb") as fh, bar:
+        while True:
+            block = fh.read(chunk_bytes)
+            bar.update(len(block))
+            if not block:
+                break
+            data = (leftover + block).replace(b"\r\n", b"\n")
+            lines = data.split(b"\n")
+            leftover = lines.pop()
+            if lines:
+                yield next_line, lines
+                next_line += len(lines)
+        if leftover.endswith(b"\r"):
+            leftover = leftover[:-1]
+        if leftover:
+            yield next_line, [leftover]
+
+
+@dataclass
+class Columns:
+    """The well-formed lines of one chunk as string columns, with their 1-based line numbers."""
+
+    frame: pd.DataFrame
+    line_numbers: np.ndarray
+
+
+def split_columns(
+    lines: list[bytes],
+    first_line: int,
+    sep: bytes,
+    names: list[str],
+    report: ParseReport,
+    file: str,
+    encoding: str = "utf-8",
+) -> Columns:
+    """Split ``lines`` on ``sep`` into ``len(names)`` string columns (empty string = missing).
+
+    Lines with another field count are recorded in ``report`` and skipped.
+    """
+    n_sep = np.fromiter((line.count(sep) for line in lines), dtype=np.int64, count=len(lines))
+    numbers = np.arange(first_line, first_line + len(lines), dtype=np.int64)
+    good = n_sep == len(names) - 1
+    report.lines += len(lines)
+    if not good.all():
+        bad = np.flatnonzero(~good)
+        sep_name = "TAB" if sep == b"\t" else repr(sep.decode())
+        report.record_bad(
+            file,
+            numbers[bad],
+            ["wrong field count"] * len(bad),
+            [f"expected {len(names)} {sep_name}-separated fields, found {n_sep[i] + 1}"
+             for i in bad],
+        )
+        lines = [line for line, ok in zip(lines, good, strict=True) if ok]
+        numbers = numbers[good]
+    if not lines:
+        return Columns(pd.DataFrame({n: pd.Series([], dtype=str) for n in names}), numbers)
+    data = b"\n".join(lines)
+    if len(sep) > 1:
+        data = data.replace(sep, b"\t")
+        sep = b"\t"
+    frame = pd.read_csv(
+        io.BytesIO(data), sep=sep.decode(), header=None, names=names, dtype=str,
+        keep_default_na=False, na_filter=False, quoting=csv.QUOTE_NONE, encoding=encoding,
+        skip_blank_lines=False, engine="c",
+    )
+    return Columns(frame, numbers)
+
+
+def drop_rows(columns: Columns, keep: np.ndarray) -> Columns:
+    """The rows of ``columns`` where boolean ``keep`` is true."""
+    if keep.all():
+        return columns
+    return Columns(columns.frame[keep].reset_index(drop=True), columns.line_numbers[keep])
+
+
+def to_integers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Parse integer strings: (float64 values with NaN for empty, mask of non-integer entries)."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+    empty = (values == "").to_numpy()
+    with np.errstate(invalid="ignore"):
+        bad = (np.isnan(numbers) & ~empty) | (np.isfinite(numbers) & (numbers != np.floor(numbers)))
+    bad |= np.isinf(numbers)
+    numbers[bad] = np.nan
+    return numbers, bad
+
+
+def record_bad_values(
+    columns: Columns, bad: np.ndarray, values: pd.Series, what: str, reason: str,
+    report: ParseReport, file: str,
+) -> None:
+    """Record rows flagged in ``bad`` as malformed, quoting the offending value."""
+    idx = np.flatnonzero(bad)
+    if len(idx):
+        shown = values.to_numpy()[idx]
+        report.record_bad(
+            file, columns.line_numbers[idx], [reason] * len(idx),
+            [f"{what} = {str(v)[:40]!r}" for v in shown],
+        )

@@ -1,0 +1,149 @@
+"""``load_dataset``: resolve the raw files, reuse the cached arrays or parse them once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autoembed.config import DataConfig
+from autoembed.data import avazu, criteo, movielens, synthetic
+from autoembed.data.base import CTRData
+from autoembed.data.cache import (
+    build_entry,
+    cache_key,
+    default_cache_dir,
+    entry_dir,
+    file_sha256,
+    load_entry,
+)
+from autoembed.data.options import cache_options, parse_options
+from autoembed.data.report import MalformedLineError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How one dataset is found, checked and parsed."""
+
+    options_cls: type
+    build: Callable[..., dict[str, Any]]  # build(root, options, out_dir, progress) -> meta
+    raw_files: Callable[[Path], list[Path]] | None  # None: generated, no raw files
+    how_to_get: str = ""
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "ml-1m": DatasetSpec(
+        movielens.MovieLensOptions, movielens.build, movielens.raw_files,
+        "run `autoembed data download ml-1m`, or unzip "
+        "https://files.grouplens.org/datasets/movielens/ml-1m.zip there",
+    ),
+    "criteo": DatasetSpec(
+        criteo.CriteoOptions, criteo.build, criteo.raw_files,
+        "download the Criteo Kaggle display-advertising train.txt there (or pass --root FILE)",
+    ),
+    "avazu": DatasetSpec(
+        avazu.AvazuOptions, avazu.build, avazu.raw_files,
+        "download the Avazu Kaggle CTR `train` file there (or pass --root FILE)",
+    ),
+    "synthetic": DatasetSpec(synthetic.SyntheticOptions, synthetic.build, None),
+}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def candidate_roots(name: str, cache_dir: str | None = None) -> list[Path]:
+    """Where the raw files of ``name`` are looked for when no root is given, in order."""
+    env = os.environ.get("AUTOEMBED_DATA_ROOT")
+    if env:
+        return [Path(env).expanduser() / name]
+    return [PROJECT_ROOT.parent / "shared" / "data" / name, default_cache_dir(cache_dir) / "raw" / name]
+
+
+def resolve_root(cfg: DataConfig) -> Path:
+    """``cfg.root``, else env ``AUTOEMBED_DATA_ROOT/<name>``, else the first existing default."""
+    spec = dataset_spec(cfg.name)
+    if cfg.root:
+        root = Path(cfg.root).expanduser()
+        if not root.exists():
+            raise FileNotFoundError(f"data root {root} for {cfg.name!r} does not exist")
+        return root
+    tried = candidate_roots(cfg.name, cfg.cache_dir)
+    for root in tried:
+        if root.exists():
+            return root
+    raise FileNotFoundError(
+        f"no raw data for {cfg.name!r}: looked in {', '.join(map(str, tried))}. "
+        f"To get it: {spec.how_to_get}; or set DataConfig.root / --root / AUTOEMBED_DATA_ROOT."
+    )
+
+
+@dataclass(frozen=True)
+class CachePlan:
+    """Everything needed to load or build one cache entry."""
+
+    spec: DatasetSpec
+    options: Any
+    root: Path | None
+    sources: dict[str, str]  # raw file name -> sha256
+    folder: Path
+
+
+def plan(cfg: DataConfig) -> CachePlan:
+    """Check options, find and hash the raw files, and name the cache entry."""
+    spec = dataset_spec(cfg.name)
+    options = parse_options(spec.options_cls, dict(cfg.options), cfg.name)
+    cache_dir = default_cache_dir(cfg.cache_dir)
+    root, sources = None, {}
+    if spec.raw_files is not None:
+        root = resolve_root(cfg)
+        files = spec.raw_files(root)
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{cfg.name!r} raw file(s) missing: {', '.join(missing)}. To get them: {spec.how_to_get}"
+            )
+        sources = {f.name: file_sha256(f, cache_dir) for f in files}
+    key = cache_key(cfg.name, sources, cache_options(options))
+    return CachePlan(spec, options, root, sources, entry_dir(cache_dir, cfg.name, key))
+
+
+def load_dataset(cfg: DataConfig, progress: bool = False) -> CTRData:
+    """The dataset ``cfg`` describes, memory-mapped from the cache (parsed once on first use).
+
+    ``data.meta`` carries ``parse_report``, ``options``, ``sources`` (raw file sha256),
+    ``cache_path`` and ``cache_hit`` (False when this call parsed the raw files).
+    """
+    p = plan(cfg)
+    data = load_entry(p.folder)
+    hit = data is not None
+    if data is None:
+        def build(out_dir: Path) -> dict[str, Any]:
+            meta = p.spec.build(p.root, p.options, out_dir, progress)
+            return {"name": cfg.name, "options": cache_options(p.options),
+                    "sources": p.sources, "root": str(p.root) if p.root else None, **meta}
+
+        data = build_entry(p.folder, build)
+    data.meta["cache_path"] = str(p.folder)
+    data.meta["cache_hit"] = hit
+    if getattr(p.options, "strict", False):
+        raise_if_malformed(data.meta["parse_report"])
+    return data
+
+
+def raise_if_malformed(report: dict[str, Any]) -> None:
+    """Strict mode on a cache entry parsed leniently: fail on its first recorded bad line."""
+    if report["skipped"]:
+        first = report["first_bad_lines"][0]
+        raise MalformedLineError(
+            f"{first['file']}, line {first['line']}: {first['reason']} ({first['detail']}); "
+            f"{report['skipped']} malformed line(s) in all. Fix or remove them, or load without "
+            "strict mode to skip and count malformed lines."
+        )

@@ -1,0 +1,295 @@
+"""PEP (Liu et al., ICLR 2021): learnable soft-threshold pruning of the embedding table.
+
+``V_hat = sign(V) * relu(|V| - sigmoid(s))``, applied only to the rows a batch gathers (and
+their ``s``), so the step's cost follows the batch, not the table.
+
+Weight decay and the threshold's drift (read this before changing a default): at a saturated
+init (``threshold_init = -150``) ``sigmoid(s)`` and its gradient are exactly 0 in float32, so the
+task loss never moves ``s``. In the reference code ``s`` moves only because Adam's *coupled* L2
+weight decay (1e-5) applies to it: the gradient ``wd * s`` is normalised by Adam into a drift of
+about ``lr`` per step toward 0, so pruning starts after roughly ``(|init| - ~15) / lr`` steps.
+This method therefore puts ``V`` and ``s`` in its own optimizer groups with
+``weight_decay = Config.weight_decay`` (default 1e-5, the reference's), overriding the trainer's
+weight decay for the embedding; ``threshold_weight_decay`` sets ``s``'s decay separately
+(``None``: same as ``V``'s; ``0``: the task loss alone moves ``s``, and from a saturated init
+nothing is ever pruned). The trainer must use ``torch.optim.Adam`` (coupled L2), as the
+reference does; AdamW would not reproduce the drift.
+
+Nonzero tracking: an exact full-table count is taken at scheduled steps only, never every step.
+The next count is due after ``count_every`` steps, or sooner when the last two counts predict
+that the next target will be crossed earlier (half the predicted distance, at least one step),
+so counts cluster where a target is reached and the snapshot is taken at the first counted step
+whose exact count is <= the target. The count stored with a snapshot is exact at its step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoint
+from autoembed.embeddings.masked import MaskedConfig, MaskedEmbedding, pruned_storage_bytes
+from autoembed.embeddings.pep_threshold import (
+    count_nonzeros,
+    is_per_feature,
+    pruned_mask,
+    soft_threshold,
+    threshold_shape,
+)
+from autoembed.embeddings.sparse_adam import LazyAdamTable, LazyRowAdam
+
+OPTIMIZER_MODES = ("dense", "sparse_lazy")
+REINITS = ("rewind", "random")
+
+
+@dataclass
+class PEPConfig:
+    granularity: str = "feature_dim"  # global | dimension | feature | feature_dim | field | field_dim
+    threshold_init: float = -15.0  # s at step 0 (reference: -15 on MovieLens-1M, -150 on Criteo)
+    targets: tuple[float, ...] = (0.5, 0.2, 0.1, 0.05)  # <= 1: fraction of N*D kept; > 1: count
+    weight_decay: float = 1e-5  # coupled Adam L2 on V (and s), overrides the trainer's
+    threshold_weight_decay: float | None = None  # s's decay; None: same as weight_decay
+    optimizer_mode: str = "dense"  # dense (reference) | sparse_lazy (row-sparse, huge tables)
+    reinit: str = "rewind"  # retrain from the initial V under the mask | "random": fresh Xavier
+    init: str = "xavier"
+    count_every: int = 50  # longest interval (steps) between exact nonzero counts
+    lazy_segments: int = 4  # sparse_lazy: pieces of the closed-form catch-up of untouched rows
+
+    def __post_init__(self) -> None:
+        threshold_shape(self.granularity, 1, 1, 1)  # validates the name
+        if isinstance(self.targets, (int, float)):
+            self.targets = (float(self.targets),)
+        self.targets = tuple(float(t) for t in self.targets)
+        if not self.targets or any(t <= 0 for t in self.targets):
+            raise ValueError(f"targets must be positive fractions (<= 1) or counts (> 1), got {self.targets}")
+        if self.optimizer_mode not in OPTIMIZER_MODES:
+            raise ValueError(f"optimizer_mode must be one of {OPTIMIZER_MODES}, got {self.optimizer_mode!r}")
+        if self.reinit not in REINITS:
+            raise ValueError(f"reinit must be one of {REINITS}, got {self.reinit!r}")
+        if self.init != "xavier":
+            raise ValueError(f"init must be 'xavier' (the only one implemented), got {self.init!r}")
+        if self.count_every < 1:
+            raise ValueError(f"count_every must be >= 1, got {self.count_every}")
+
+    @property
+    def s_weight_decay(self) -> float:
+        return self.weight_decay if self.threshold_weight_decay is None else self.threshold_weight_decay
+
+
+@dataclass
+class Snapshot:
+    target: float
+    target_count: int
+    step: int
+    nonzeros: int
+    mask: torch.Tensor  # bool [N, D]
+
+
+class PEPEmbedding(EmbeddingMethod):
+    """Search phase of PEP; ``for_retrain`` gives the masked lottery-ticket embedding."""
+
+    name = "pep"
+    Config = PEPConfig
+    needs_search = True
+
+    def __init__(self, spec: EmbeddingSpec, config: PEPConfig | None = None) -> None:
+        super().__init__(spec, config or PEPConfig())
+        cfg: PEPConfig = self.config
+        n, d = spec.num_features, spec.dim
+        weight = nn.init.xavier_uniform_(torch.empty(n, d))
+        s = torch.full(threshold_shape(cfg.granularity, n, spec.num_fields, d), cfg.threshold_init)
+        self.sparse = cfg.optimizer_mode == "sparse_lazy"
+        if self.sparse:  # buffers: stepped by LazyRowAdam, invisible to the trainer's optimizer
+            self.register_buffer("weight", weight)
+            self.register_buffer("threshold", s)
+        else:
+            self.weight = nn.Parameter(weight)
+            self.threshold = nn.Parameter(s)
+        self.register_buffer("field_index", torch.as_tensor(spec.field_of_feature, dtype=torch.int64))
+        self.initial_weight = weight.clone() if cfg.reinit == "rewind" else None
+        self.target_counts = [self._target_count(t) for t in cfg.targets]
+        self.snapshots: list[Snapshot] = []
+        self.trace: list[dict[str, Any]] = []
+        self._next_count = 0
+        self._last_counts: list[tuple[int, int]] = []
+        self._optimizer: LazyRowAdam | None = None
+        self._tables: tuple[LazyAdamTable, LazyAdamTable] | None = None
+        self._pending: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def _target_count(self, target: float) -> int:
+        total = self.spec.num_features * self.spec.dim
+        count = round(target * total) if target <= 1 else int(target)
+        if count > total:
+            raise ValueError(f"target {target} exceeds the dense table's {total} entries")
+        return count
+
+    # --- forward ------------------------------------------------------------------------------
+    def _threshold_for(self, ids: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """``s`` broadcastable to ``[B, F, D]`` for the batch ``ids``."""
+        gran = self.config.granularity
+        if is_per_feature(gran):
+            return nn.functional.embedding(ids, s)
+        if gran in ("field", "field_dim"):
+            return s.unsqueeze(0)  # [1, F, 1|D]: ids' columns are the fields, in order
+        return s  # [1, 1|D]
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.sparse:
+            return self._forward_sparse(ids)
+        rows = nn.functional.embedding(ids, self.weight)
+        return soft_threshold(rows, self._threshold_for(ids, self.threshold))
+
+    def _forward_sparse(self, ids: torch.Tensor) -> torch.Tensor:
+        uniq, inverse = torch.unique(ids, return_inverse=True)
+        per_feature = is_per_feature(self.config.granularity)
+        if self._optimizer is not None:  # before the first step nothing is pending
+            v_table, s_table = self._lazy_tables()
+            v_table.catch_up(uniq, self._optimizer.completed_steps)
+            if per_feature:
+                s_table.catch_up(uniq, self._optimizer.completed_steps)
+        recording = self.training and torch.is_grad_enabled()
+        rows = self.weight[uniq].requires_grad_(recording)
+        s = (self.threshold[uniq] if per_feature else self.threshold.detach().clone())
+        s.requires_grad_(recording)
+        if recording:
+            self._pending = (uniq, rows, s)
+        s_batch = nn.functional.embedding(inverse, s) if per_feature else self._threshold_for(ids, s)
+        return soft_threshold(nn.functional.embedding(inverse, rows), s_batch)
+
+    # --- optimisation -------------------------------------------------------------------------
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+        if self.sparse:
+            return []
+        cfg = self.config
+        return [
+            {"params": [self.weight], "lr": lr, "weight_decay": cfg.weight_decay},
+            {"params": [self.threshold], "lr": lr, "weight_decay": cfg.s_weight_decay},
+        ]
+
+    def extra_optimizers(self, lr: float, weight_decay: float) -> list[torch.optim.Optimizer]:
+        if not self.sparse:
+            return []
+        self._lazy_tables(lr)
+        self._optimizer = LazyRowAdam([self.weight, self.threshold], self._apply_sparse_step)
+        return [self._optimizer]
+
+    def _lazy_tables(self, lr: float | None = None) -> tuple[LazyAdamTable, LazyAdamTable]:
+        if self._tables is None or (lr is not None and self._tables[0].lr != lr):
+            if lr is None:
+                raise RuntimeError("sparse_lazy PEP needs extra_optimizers(lr, ...) before training")
+            cfg = self.config
+            self._tables = (
+                LazyAdamTable(self.weight, lr, cfg.weight_decay, segments=cfg.lazy_segments),
+                LazyAdamTable(self.threshold, lr, cfg.s_weight_decay, segments=cfg.lazy_segments),
+            )
+        return self._tables
+
+    def _apply_sparse_step(self, step: int) -> None:
+        if self._pending is None:
+            return
+        uniq, rows, s = self._pending
+        self._pending = None
+        v_table, s_table = self._lazy_tables()
+        if rows.grad is not None:
+            v_table.step_rows(uniq, rows.grad, step)
+        s_rows = uniq if is_per_feature(self.config.granularity) else torch.arange(s.shape[0])
+        s_grad = s.grad if s.grad is not None else torch.zeros_like(s)
+        s_table.step_rows(s_rows, s_grad, step)
+
+    def materialize(self) -> None:
+        """sparse_lazy: apply every row's pending drift (before a count, snapshot or export)."""
+        if self.sparse and self._optimizer is not None:
+            v_table, s_table = self._lazy_tables()
+            v_table.catch_up(None, self._optimizer.completed_steps)
+            s_table.catch_up(None, self._optimizer.completed_steps)
+
+    # --- nonzero tracking and snapshots -------------------------------------------------------
+    def row_nonzeros(self) -> torch.Tensor:
+        """Exact nonzeros per row of the current pruned table."""
+        self.materialize()
+        return count_nonzeros(self.weight.detach(), self.threshold.detach(),
+                              self.config.granularity, self.field_index)
+
+    def after_step(self, step: int) -> None:
+        if step < self._next_count or self.search_done():
+            return
+        nonzeros = int(self.row_nonzeros().sum())
+        self._record(step, nonzeros)
+        self._snapshot_reached(step, nonzeros)
+        self._schedule_next(step, nonzeros)
+
+    def _record(self, step: int, nonzeros: int) -> None:
+        total = self.spec.num_features * self.spec.dim
+        with torch.no_grad():
+            s = self.threshold.detach()
+            self.trace.append({
+                "step": step, "nonzeros": nonzeros, "sparsity": 1.0 - nonzeros / total,
+                "threshold_mean": float(torch.sigmoid(s).mean()), "s_mean": float(s.mean()),
+            })
+
+    def _pending_targets(self) -> list[tuple[float, int]]:
+        """``(target, count)`` of the targets not reached yet."""
+        reached = {snap.target for snap in self.snapshots}
+        return [(t, c) for t, c in zip(self.config.targets, self.target_counts, strict=True)
+                if t not in reached]
+
+    def _snapshot_reached(self, step: int, nonzeros: int) -> None:
+        new = [(t, c) for t, c in self._pending_targets() if nonzeros <= c]
+        if not new:
+            return
+        mask = pruned_mask(self.weight.detach(), self.threshold.detach(),
+                           self.config.granularity, self.field_index).cpu()
+        for target, count in new:
+            self.snapshots.append(Snapshot(target, count, step, nonzeros, mask))
+
+    def _schedule_next(self, step: int, nonzeros: int) -> None:
+        self._last_counts = (self._last_counts + [(step, nonzeros)])[-2:]
+        interval = self.config.count_every
+        pending = [c for _, c in self._pending_targets()]
+        if len(self._last_counts) == 2 and pending:
+            (s0, n0), (s1, n1) = self._last_counts
+            rate = (n0 - n1) / max(s1 - s0, 1)  # nonzeros lost per step
+            if rate > 0:
+                predicted = (nonzeros - max(pending)) / rate
+                interval = int(min(interval, max(1, predicted // 2)))
+        self._next_count = step + interval
+
+    def search_done(self) -> bool:
+        return len(self.snapshots) == len(self.config.targets)
+
+    def search_trace(self) -> list[dict[str, Any]]:
+        return list(self.trace)
+
+    # --- reporting ----------------------------------------------------------------------------
+    def num_params(self) -> int:
+        return int(self.row_nonzeros().sum())
+
+    def storage_bytes(self) -> int:
+        return pruned_storage_bytes(self.spec.num_features, self.spec.dim, self.num_params())
+
+    def feature_dims(self) -> np.ndarray:
+        return self.row_nonzeros().cpu().numpy().astype(np.int64)
+
+    # --- retrain ------------------------------------------------------------------------------
+    def retrain_points(self) -> list[RetrainPoint]:
+        points = []
+        for snap in sorted(self.snapshots, key=lambda s: -s.target_count):
+            label = f"target={snap.target:.2f}" if snap.target <= 1 else f"target={int(snap.target)}"
+            info = {"target": snap.target, "step": snap.step, "nonzeros": snap.nonzeros,
+                    "granularity": self.config.granularity, "reinit": self.config.reinit}
+            points.append(RetrainPoint(label, info, snap))
+        return points
+
+    def for_retrain(self, point: RetrainPoint) -> MaskedEmbedding:
+        snap: Snapshot = point.state
+        if self.config.reinit == "rewind":
+            assert self.initial_weight is not None
+            weight = self.initial_weight
+        else:
+            weight = nn.init.xavier_uniform_(torch.empty(self.spec.num_features, self.spec.dim))
+        return MaskedEmbedding(self.spec, weight, snap.mask,
+                               MaskedConfig(weight_decay=self.config.weight_decay))

@@ -1,0 +1,86 @@
+"""Building blocks shared by the models: an MLP, FM's terms, multi-head self-attention."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Sequential):
+    """``Linear -> [BatchNorm] -> ReLU -> [Dropout]`` per hidden layer, then a linear output."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden: tuple[int, ...],
+        output_dim: int = 1,
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ) -> None:
+        layers: list[nn.Module] = []
+        width = input_dim
+        for h in hidden:
+            layers.append(nn.Linear(width, h))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(nn.ReLU())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = h
+        layers.append(nn.Linear(width, output_dim))
+        super().__init__(*layers)
+
+
+class FirstOrder(nn.Module):
+    """Global bias plus one scalar weight per feature (``num_features x 1``).
+
+    A model parameter, not an embedding: it is not counted in the method's parameters.
+    """
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(num_features, 1))
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+        return nn.functional.embedding(ids, self.weight).sum(dim=(1, 2)) + self.bias
+
+
+def fm_pairwise(emb: torch.Tensor) -> torch.Tensor:
+    """Sum over field pairs of ``<e_i, e_j>`` via ``0.5 * ((sum e)^2 - sum e^2)``: [B, F, D] -> [B]."""
+    square_of_sum = emb.sum(dim=1).square()
+    sum_of_square = emb.square().sum(dim=1)
+    return 0.5 * (square_of_sum - sum_of_square).sum(dim=1)
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """AutoInt's interacting layer: self-attention across fields, residual, ReLU."""
+
+    def __init__(
+        self, input_dim: int, attention_dim: int, heads: int, residual: bool = True,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if attention_dim % heads:
+            raise ValueError(
+                f"attention_dim ({attention_dim}) must be divisible by attention_heads ({heads})"
+            )
+        self.heads = heads
+        self.dropout = dropout
+        self.qkv = nn.Linear(input_dim, 3 * attention_dim, bias=False)
+        self.residual = (
+            (nn.Identity() if input_dim == attention_dim else nn.Linear(input_dim, attention_dim, bias=False))
+            if residual
+            else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F, d_in] -> [B, F, attention_dim]
+        b, f, _ = x.shape
+        q, k, v = self.qkv(x).view(b, f, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        out = nn.functional.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0
+        )
+        out = out.transpose(1, 2).reshape(b, f, -1)
+        if self.residual is not None:
+            out = out + self.residual(x)
+        return torch.relu(out)

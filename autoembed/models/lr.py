@@ -1,0 +1,20 @@
+"""Logistic regression over the method's embeddings: ``logit = sum_f w . e_f + b``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec
+from autoembed.models.base import CTRModel
+
+
+class LR(CTRModel):
+    name = "lr"
+
+    def __init__(self, embedding: EmbeddingMethod, spec: EmbeddingSpec) -> None:
+        super().__init__(embedding, spec)
+        self.out = nn.Linear(spec.dim, 1)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.out(self.embedding(ids).sum(dim=1)).squeeze(1)

@@ -1,0 +1,243 @@
+"""The sweep driver: a Ray Tune ``Tuner`` over every trial of a :class:`SweepSpec`, with
+checkpoints, retries, resume, and the results table written as trials finish."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from autoembed.data.base import CTRData
+from autoembed.tune.plan import count_trials, trial_configs
+from autoembed.tune.results_store import ResultsCallback, ResultsStore
+from autoembed.tune.spaces import SweepSpec, is_uri, load_spec, resolved_plugins
+from autoembed.tune.summary import pareto_summary
+from autoembed.tune.trainable import TrialContext, run_trial
+
+SPEC_COPY = "sweep_spec.yaml"
+
+
+@dataclass
+class SweepOutcome:
+    experiment_path: str  # the Tune experiment (pass it to --resume)
+    results_dir: Path
+    results: pd.DataFrame
+    wall_seconds: float
+
+    @property
+    def csv_path(self) -> Path:
+        return self.results_dir / "results.csv"
+
+    @property
+    def parquet_path(self) -> Path:
+        return self.results_dir / "results.parquet"
+
+
+# --- spec helpers ---------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def spec_to_raw(spec: SweepSpec) -> dict[str, Any]:
+    """The YAML mapping that :func:`load_spec` turns back into ``spec`` (saved with the sweep)."""
+    raw = dataclasses.asdict(spec)
+    raw.pop("source")
+    raw["methods"] = {m.method: {"space": _plain(m.space), "trials": m.trials} for m in spec.methods}
+    raw["plugins"] = resolved_plugins(spec)
+    return _plain(raw)
+
+
+def smoke_spec(spec: SweepSpec) -> SweepSpec:
+    """A seconds-long version: first dataset, model and seed; one point per method; one short epoch."""
+    s = copy.deepcopy(spec)
+    s.datasets, s.models, s.seeds = s.datasets[:1], s.models[:1], s.seeds[:1]
+    for m in s.methods:
+        m.space = {k: (v[:1] if isinstance(v, list) else v) for k, v in m.space.items()}
+        m.trials = 1
+    for train in (s.train, s.search_train):
+        if train is not None:
+            train.epochs, train.max_steps, train.patience = 1, 20, 1
+    s.name = f"{spec.name}-smoke"
+    return s
+
+
+# --- Ray --------------------------------------------------------------------------------------
+def ensure_ray(address: str | None = None) -> None:
+    """Connect to ``address`` (``auto``, ``ray://...``) or start an embedded local Ray."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(include_dashboard=False, log_to_driver=False)
+
+
+def load_datasets(spec: SweepSpec) -> dict[str, CTRData]:
+    """Every dataset of the sweep, parsed (or read from cache) once on the driver."""
+    from autoembed.data import load_dataset
+
+    return {d.label: load_dataset(d.data_config()) for d in spec.datasets}
+
+
+def make_trainable(spec: SweepSpec, datasets: dict[str, CTRData]) -> Any:
+    from ray import tune
+
+    context = TrialContext(spec=spec, plugins=resolved_plugins(spec))
+    shared = tune.with_parameters(run_trial, context=context, datasets=datasets)
+    return tune.with_resources(shared, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+
+
+def _reporter(spec: SweepSpec) -> Any:
+    from ray import tune
+
+    return tune.CLIReporter(
+        metric_columns={"method": "method", "dataset": "dataset", "hp": "point", "phase": "phase",
+                        "epoch": "epoch", "val_auc": "val AUC", "params": "params"},
+        parameter_columns={"trial/group/seed": "seed"},
+        max_report_frequency=10,
+        max_column_length=40,
+        sort_by_metric=False,
+    )
+
+
+def _search_setup(spec: SweepSpec) -> tuple[dict[str, Any] | None, Any, int]:
+    """(param_space, search_alg, num_samples) for the spec's searcher."""
+    from ray import tune
+
+    if spec.searcher.type == "optuna":
+        from autoembed.tune.searcher import GroupedOptunaSearch
+
+        search = GroupedOptunaSearch(spec)
+        return None, search, search.total_trials
+    return {"trial": tune.grid_search(trial_configs(spec))}, None, 1
+
+
+def _scheduler(spec: SweepSpec) -> Any:
+    if spec.scheduler.type != "asha":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(
+        metric="val_auc", mode="max", time_attr="training_iteration",
+        grace_period=spec.scheduler.grace_period, reduction_factor=spec.scheduler.reduction_factor,
+        max_t=10_000,
+    )
+
+
+def results_dir_for(storage_path: str, name: str) -> Path:
+    """The results table lives in the experiment folder; with a URI storage, in ./results/<name>."""
+    return Path("results", name).resolve() if is_uri(storage_path) else Path(storage_path, name)
+
+
+def _finish(tuner: Any, exp_path: str, results_dir: Path, start: float, verbose: bool) -> SweepOutcome:
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # show the CLIReporter table
+    tuner.fit()
+    df = ResultsStore(results_dir).load().frame()
+    outcome = SweepOutcome(exp_path, results_dir, df, time.monotonic() - start)
+    if verbose:
+        print(f"\nresults ({len(df)} rows): {outcome.parquet_path}\n          {outcome.csv_path}")
+        print(f"experiment: {exp_path}  (resume with: autoembed sweep --resume {exp_path})")
+        print(pareto_summary(df))
+        print(f"sweep wall time: {outcome.wall_seconds:.1f} s")
+    return outcome
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    name: str | None = None,
+    storage_path: str | None = None,
+    address: str | None = None,
+    smoke_test: bool = False,
+    verbose: bool = True,
+) -> SweepOutcome:
+    """Run every trial of ``spec`` with Ray Tune; returns the results table."""
+    from ray import tune
+
+    start = time.monotonic()
+    if smoke_test:
+        spec = smoke_spec(spec)
+    if storage_path:
+        spec.storage_path = storage_path if is_uri(storage_path) else os.path.abspath(storage_path)
+    name = name or f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    results_dir = results_dir_for(spec.storage_path, name)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / SPEC_COPY).write_text(yaml.safe_dump(spec_to_raw(spec), sort_keys=False))
+    if verbose:
+        print(f"sweep {spec.name!r}: {count_trials(spec)} trial(s) -> {results_dir}")
+
+    datasets = load_datasets(spec)
+    ensure_ray(address)
+    param_space, search_alg, num_samples = _search_setup(spec)
+    tuner = tune.Tuner(
+        make_trainable(spec, datasets),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            search_alg=search_alg,
+            scheduler=_scheduler(spec),
+            num_samples=num_samples,
+            max_concurrent_trials=spec.max_concurrent,
+            reuse_actors=True,
+            trial_dirname_creator=lambda trial: f"{trial.trial_id}",
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=spec.storage_path,
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints_to_keep),
+            callbacks=[ResultsCallback(str(results_dir))],
+            progress_reporter=_reporter(spec) if verbose else None,
+            verbose=1 if verbose else 0,
+        ),
+    )
+    exp_path = f"{spec.storage_path.rstrip('/')}/{name}"
+    return _finish(tuner, exp_path, results_dir, start, verbose)
+
+
+def resume_sweep(path: str, *, address: str | None = None, verbose: bool = True) -> SweepOutcome:
+    """Continue an interrupted sweep: unfinished and errored trials run (from their last
+    checkpoint); finished ones are kept as they are."""
+    from ray import tune
+
+    start = time.monotonic()
+    path = path if is_uri(path) else os.path.abspath(path)
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    storage = path.rstrip("/").rsplit("/", 1)[0]
+    results_dir = results_dir_for(storage, name)
+    spec_file = results_dir / SPEC_COPY
+    if not spec_file.exists():
+        raise FileNotFoundError(
+            f"{spec_file} not found: --resume takes the experiment folder a sweep printed "
+            "(<storage_path>/<name>)"
+        )
+    spec = load_spec(spec_file)
+    if not tune.Tuner.can_restore(path):
+        raise FileNotFoundError(f"{path} holds no Ray Tune experiment state to resume")
+    datasets = load_datasets(spec)
+    ensure_ray(address)
+    tuner = tune.Tuner.restore(
+        path, make_trainable(spec, datasets), resume_unfinished=True, resume_errored=True
+    )
+    run_config = tuner._local_tuner.get_run_config() if tuner._local_tuner else None
+    for cb in (run_config.callbacks or []) if run_config else []:
+        if isinstance(cb, ResultsCallback):
+            cb.folder = str(results_dir)  # the experiment may have moved since it was pickled
+    return _finish(tuner, path, results_dir, start, verbose)

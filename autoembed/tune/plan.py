@@ -1,0 +1,139 @@
+"""From a :class:`SweepSpec` to trials: the groups, the grid/random points, and the
+:class:`ExperimentConfig` one trial runs."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from autoembed.config import ExperimentConfig, ModelConfig
+from autoembed.tune.spaces import Distribution, MethodSpace, SweepSpec
+
+
+@dataclass(frozen=True)
+class Group:
+    """Trials of one method on one dataset and model with one seed (an equal-budget unit)."""
+
+    dataset: str
+    model: str
+    method: str
+    seed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}/{self.model}/{self.method}/seed={self.seed}"
+
+
+def model_labels(models: list[ModelConfig]) -> list[str]:
+    """A name per model: its ``name``, suffixed ``#i`` where names repeat."""
+    names = [m.name for m in models]
+    return [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names)]
+
+
+def groups(spec: SweepSpec) -> list[tuple[Group, MethodSpace]]:
+    out = []
+    for d in spec.datasets:
+        for m in model_labels(spec.models):
+            for ms in spec.methods:
+                for s in spec.seeds:
+                    out.append((Group(d.label, m, ms.method, s), ms))
+    return out
+
+
+def grid_points(space: MethodSpace) -> list[dict[str, Any]]:
+    """Every combination of the list-valued parameters, with the fixed ones."""
+    axes = space.axes()
+    keys = list(axes)
+    return [
+        {**space.fixed(), **dict(zip(keys, combo, strict=True))}
+        for combo in itertools.product(*(axes[k] for k in keys))
+    ]
+
+
+def _sample(dist: Distribution | list, rng: np.random.Generator) -> Any:
+    if isinstance(dist, list):
+        return dist[int(rng.integers(len(dist)))]
+    if dist.type == "choice":
+        values = dist.values or []
+        return values[int(rng.integers(len(values)))]
+    low, high = float(dist.low), float(dist.high)  # type: ignore[arg-type]
+    if dist.type == "uniform":
+        return float(rng.uniform(low, high))
+    if dist.type == "loguniform":
+        return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    if dist.log:
+        return int(round(np.exp(rng.uniform(np.log(low), np.log(high)))))
+    return int(rng.integers(int(low), int(high) + 1))
+
+
+def random_points(space: MethodSpace, n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` points drawn from the lists and distributions, reproducible from ``seed``."""
+    rng = np.random.default_rng(seed)
+    varying = {**space.axes(), **space.distributions()}
+    return [{**space.fixed(), **{k: _sample(v, rng) for k, v in varying.items()}} for _ in range(n)]
+
+
+def stable_seed(*parts: Any) -> int:
+    return zlib.crc32("/".join(map(str, parts)).encode())
+
+
+def trial_configs(spec: SweepSpec) -> list[dict[str, Any]]:
+    """Grid or random searcher: the config of every trial, ``{"group": ..., "params": ...}``."""
+    out = []
+    for group, space in groups(spec):
+        if spec.searcher.type == "grid":
+            points = grid_points(space)
+        else:
+            seed = stable_seed(spec.searcher.seed, group.label)
+            points = random_points(space, space.trials, seed)
+        out.extend({"group": group.as_dict(), "params": p} for p in points)
+    return out
+
+
+def _override(cfg: Any, values: dict[str, Any]) -> Any:
+    return dataclasses.replace(cfg, **values) if values else cfg
+
+
+def experiment_config(spec: SweepSpec, group: dict[str, Any], params: dict[str, Any]) -> ExperimentConfig:
+    """What one trial runs: the group's dataset/model/method/seed with the sampled ``params``
+    (``model.<f>``/``train.<f>`` keys override those configs; the rest are method hyperparameters)."""
+    dataset = next(d for d in spec.datasets if d.label == group["dataset"])
+    model = spec.models[model_labels(spec.models).index(group["model"])]
+    scoped: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
+    method_params = {}
+    for key, value in params.items():
+        if "." in key:
+            scope, name = key.split(".", 1)
+            scoped[scope][name] = value
+        else:
+            method_params[key] = value
+    seed = {"seed": int(group["seed"])}
+    train = _override(copy.deepcopy(spec.train), {**scoped["train"], **seed})
+    search_train = None
+    if spec.search_train is not None:
+        search_train = _override(copy.deepcopy(spec.search_train), {**scoped["train"], **seed})
+    return ExperimentConfig(
+        data=dataset.data_config(),
+        model=_override(copy.deepcopy(model), scoped["model"]),
+        method=group["method"],
+        method_params=method_params,
+        train=train,
+        search_train=search_train,
+    )
+
+
+def count_trials(spec: SweepSpec) -> int:
+    if spec.searcher.type == "grid":
+        return len(trial_configs(spec))
+    return sum(space.trials for _, space in groups(spec))
+
+

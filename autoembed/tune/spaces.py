@@ -1,0 +1,404 @@
+"""Sweep specifications (``search_spaces/*.yaml``): schema, validation and loading.
+
+Everything is checked here, before Ray starts: an unknown key lists the allowed ones, an
+unknown method lists the registered ones, a bad value names its key and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import os
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from autoembed.config import DataConfig, ModelConfig, TrainConfig
+from autoembed.tune.validate import SpecError, build, check_value, field_types
+
+SEARCHERS = ("grid", "random", "optuna")
+SAMPLERS = ("tpe", "nsga2")
+SCHEDULERS = ("fifo", "asha")
+DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
+MODES = ("max", "min")
+
+
+@dataclass
+class Distribution:
+    """A sampled hyperparameter: ``uniform``/``loguniform``/``int`` over [low, high], or ``choice``."""
+
+    type: str
+    low: float | None = None
+    high: float | None = None
+    values: list | None = None
+    log: bool = False  # int only: sample on a log scale
+
+    def __post_init__(self) -> None:
+        if self.type not in DISTRIBUTIONS:
+            raise ValueError(f"type must be one of {', '.join(DISTRIBUTIONS)}, got {self.type!r}")
+        if self.type == "choice":
+            if not self.values:
+                raise ValueError("a choice needs a non-empty 'values' list")
+            return
+        if self.low is None or self.high is None or not self.low < self.high:
+            raise ValueError(f"{self.type} needs numbers low < high, got low={self.low} high={self.high}")
+        if self.type == "loguniform" and self.low <= 0:
+            raise ValueError(f"loguniform needs low > 0, got {self.low}")
+        if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError(f"int needs integer bounds, got low={self.low} high={self.high}")
+
+    def candidates(self) -> list:
+        """Values to check against the parameter's type."""
+        if self.type == "choice":
+            return list(self.values or [])
+        if self.type == "int":
+            return [int(self.low), int(self.high)]  # type: ignore[arg-type]
+        return [self.low, self.high]
+
+
+# A parameter is fixed (a scalar), a grid axis / choice (a list) or a distribution.
+ParamSpace = Any
+
+
+@dataclass
+class MethodSpace:
+    """One method's search space. Keys are the method's hyperparameters, or ``model.<field>`` /
+    ``train.<field>`` to vary the model or training settings for this method only."""
+
+    method: str
+    space: dict[str, ParamSpace] = field(default_factory=dict)
+    trials: int = 1  # random / optuna: samples per (dataset, model, seed) group
+
+    def fixed(self) -> dict[str, Any]:
+        return {k: v for k, v in self.space.items() if not isinstance(v, (list, Distribution))}
+
+    def axes(self) -> dict[str, list]:
+        return {k: v for k, v in self.space.items() if isinstance(v, list)}
+
+    def distributions(self) -> dict[str, Distribution]:
+        return {k: v for k, v in self.space.items() if isinstance(v, Distribution)}
+
+
+@dataclass
+class Objective:
+    metric: str = "val_auc"
+    mode: str = "max"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be max or min, got {self.mode!r}")
+
+
+@dataclass
+class SearcherSpec:
+    type: str = "grid"  # grid | random | optuna
+    sampler: str = "tpe"  # optuna: tpe (single objective) | nsga2 (multi-objective)
+    objectives: list = field(default_factory=list)  # of Objective; default by sampler
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.type not in SEARCHERS:
+            raise ValueError(f"type must be one of {', '.join(SEARCHERS)}, got {self.type!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if not self.objectives:
+            self.objectives = [Objective("val_auc", "max")]
+            if self.sampler == "nsga2":
+                self.objectives.append(Objective("params", "min"))
+        else:
+            self.objectives = [
+                o if isinstance(o, Objective) else build(Objective, o, f"searcher.objectives[{i}]")
+                for i, o in enumerate(self.objectives)
+            ]
+
+
+@dataclass
+class SchedulerSpec:
+    type: str = "fifo"  # fifo | asha (stops the trials whose val AUC trails, per epoch)
+    grace_period: int = 1
+    reduction_factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.type not in SCHEDULERS:
+            raise ValueError(f"type must be one of {', '.join(SCHEDULERS)}, got {self.type!r}")
+        if self.grace_period < 1 or self.reduction_factor <= 1:
+            raise ValueError("asha needs grace_period >= 1 and reduction_factor > 1")
+
+
+@dataclass
+class ResourcesSpec:
+    cpu: float = 1.0  # CPUs per trial (also torch threads)
+    gpu: float = 0.0  # GPUs per trial; fractional (0.25) packs several trials on one GPU
+
+    def __post_init__(self) -> None:
+        if self.cpu <= 0:
+            raise ValueError(f"cpu must be > 0, got {self.cpu}")
+        if self.gpu < 0:
+            raise ValueError(f"gpu must be >= 0, got {self.gpu}")
+
+
+@dataclass
+class DatasetSpec:
+    name: str
+    options: dict = field(default_factory=dict)
+    root: str | None = None
+    split_seed: int = 2021
+    cache_dir: str | None = None
+    label: str = ""  # name in results; defaults to ``name`` (set it to compare two option sets)
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.name
+
+    def data_config(self) -> DataConfig:
+        return DataConfig(self.name, self.root, dict(self.options), self.split_seed, self.cache_dir)
+
+
+@dataclass
+class SweepSpec:
+    """A whole study: every (dataset, model, method point, seed) it will train."""
+
+    name: str
+    datasets: list[DatasetSpec]
+    models: list[ModelConfig]
+    methods: list[MethodSpace]
+    seeds: list[int] = field(default_factory=lambda: [0])
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search_train: TrainConfig | None = None
+    searcher: SearcherSpec = field(default_factory=SearcherSpec)
+    scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
+    resources: ResourcesSpec = field(default_factory=ResourcesSpec)
+    max_concurrent: int | None = None  # None: as many as the resources allow
+    storage_path: str = "results/sweeps"  # local folder (relative to cwd) or a URI (s3://, gs://)
+    max_failures: int = 1  # retries of a failing trial (each resumes from its last checkpoint)
+    checkpoints_to_keep: int = 2
+    plugins: list[str] = field(default_factory=list)  # modules or .py files registering methods
+    description: str = ""
+    source: str = ""  # the YAML file it was loaded from
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.searcher.objectives) > 1
+
+
+TOP_LEVEL_KEYS = tuple(f.name for f in dataclasses.fields(SweepSpec) if f.name != "source")
+REQUIRED_KEYS = ("name", "datasets", "models", "methods")
+
+
+def _shorthand(value: Any) -> Any:
+    """``searcher: optuna`` means ``searcher: {type: optuna}`` (same for scheduler)."""
+    return {"type": value} if isinstance(value, str) else value
+
+
+def _list_of(value: Any, where: str) -> list:
+    if not isinstance(value, list) or not value:
+        raise SpecError(f"{where}: expected a non-empty list, got {value!r}")
+    return value
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def import_plugins(plugins: list[str], base: Path | None = None) -> None:
+    """Import plugin modules (dotted names, or ``.py`` files relative to ``base``) so that they
+    register their methods with :func:`autoembed.embeddings.registry.register_method`."""
+    for entry in plugins:
+        if entry.endswith(".py"):
+            path = Path(entry)
+            if not path.is_absolute() and base is not None:
+                path = base / path
+            if not path.exists():
+                raise SpecError(f"plugins: file {str(path)!r} does not exist")
+            mod_name = f"autoembed_plugin_{path.stem}"
+            if mod_name in sys.modules:
+                continue
+            spec = importlib.util.spec_from_file_location(mod_name, path)
+            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            sys.modules[mod_name] = module
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        else:
+            try:
+                importlib.import_module(entry)
+            except ImportError as exc:
+                raise SpecError(f"plugins: cannot import module {entry!r}: {exc}") from None
+
+
+def resolved_plugins(spec: SweepSpec) -> list[str]:
+    """Plugin entries with ``.py`` files made absolute (trials run in other folders)."""
+    base = Path(spec.source).parent if spec.source else Path.cwd()
+    return [str((base / p).resolve()) if p.endswith(".py") else p for p in spec.plugins]
+
+
+def _parse_param(value: Any, where: str) -> ParamSpace:
+    if isinstance(value, dict):
+        return build(Distribution, value, where)
+    if isinstance(value, list) and not value:
+        raise SpecError(f"{where}: an empty list of values")
+    return value
+
+
+def _param_type(key: str, method_cls: type, where: str) -> Any:
+    """The declared type of space key ``key`` (a method hyperparameter or model./train. field)."""
+    if "." in key:
+        scope, name = key.split(".", 1)
+        scopes = {"model": ModelConfig, "train": TrainConfig}
+        if scope not in scopes:
+            raise SpecError(
+                f"{where}: unknown scope {scope!r} in {key!r}; use a hyperparameter of "
+                f"{method_cls.name!r}, model.<field> or train.<field>"
+            )
+        types_ = field_types(scopes[scope])
+        if name not in types_:
+            raise SpecError(
+                f"{where}: {scope} has no field {name!r}; allowed: {', '.join(types_)}"
+            )
+        return types_[name]
+    try:
+        types_ = field_types(method_cls.Config)
+    except Exception:  # unresolvable annotations in a plugin: check names only
+        types_ = {f.name: Any for f in dataclasses.fields(method_cls.Config)}
+    if key not in types_:
+        raise SpecError(
+            f"{where}: unknown hyperparameter {key!r} for method {method_cls.name!r}; "
+            f"allowed: {', '.join(types_) or '(none)'}, or model.<field> / train.<field>"
+        )
+    return types_[key]
+
+
+def _is_sequence_type(tp: Any) -> bool:
+    args = [tp, *typing.get_args(tp)]
+    return any(t in (tuple, list) or typing.get_origin(t) in (tuple, list) for t in args)
+
+
+def _parse_method(name: str, raw: Any, searcher: SearcherSpec) -> MethodSpace:
+    from autoembed.embeddings.registry import UnknownMethodError, get_method
+
+    where = f"methods.{name}"
+    try:
+        cls = get_method(name)
+    except UnknownMethodError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+    except ImportError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: expected a mapping with 'space' and 'trials', got {raw!r}")
+    bad = sorted(set(raw) - {"space", "trials"})
+    if bad:
+        raise SpecError(f"unknown key(s) {bad} in {where}; allowed keys are: space, trials")
+    space_raw = raw.get("space") or {}
+    if not isinstance(space_raw, dict):
+        raise SpecError(f"{where}.space: expected a mapping of parameter -> values, got {space_raw!r}")
+    trials = check_value(raw.get("trials", 1), int, f"{where}.trials")
+    if trials < 1:
+        raise SpecError(f"{where}.trials: expected an integer >= 1, got {trials}")
+    space = {}
+    for key, value in space_raw.items():
+        pwhere = f"{where}.space.{key}"
+        param = _parse_param(value, pwhere)
+        tp = _param_type(key, cls, pwhere)
+        if isinstance(param, Distribution):
+            if searcher.type == "grid":
+                raise SpecError(
+                    f"{pwhere}: a {param.type} distribution needs searcher random or optuna; "
+                    "the grid searcher takes a list of values"
+                )
+            for v in param.candidates():
+                check_value(v, tp, pwhere)
+            if param.type == "choice":
+                param.values = [check_value(v, tp, pwhere) for v in param.values or []]
+        elif isinstance(param, list) and not (
+            _is_sequence_type(tp) and not any(isinstance(v, list) for v in param)
+        ):
+            param = [check_value(v, tp, f"{pwhere}[{i}]") for i, v in enumerate(param)]
+        else:  # a fixed value (a plain list for a tuple-typed parameter is one value)
+            param = check_value(param, tp, pwhere)
+        space[key] = param
+    return MethodSpace(name, space, trials)
+
+
+def _parse_models(raw: Any) -> list[ModelConfig]:
+    models = []
+    for i, m in enumerate(_list_of(raw, "models")):
+        m = {"name": m} if isinstance(m, str) else m
+        models.append(build(ModelConfig, m, f"models[{i}]"))
+    return models
+
+
+def _parse_datasets(raw: Any) -> list[DatasetSpec]:
+    datasets = []
+    for i, d in enumerate(_list_of(raw, "datasets")):
+        d = {"name": d} if isinstance(d, str) else d
+        datasets.append(build(DatasetSpec, d, f"datasets[{i}]"))
+    labels = [d.label for d in datasets]
+    if len(set(labels)) != len(labels):
+        raise SpecError(f"datasets: duplicate labels {labels}; give each a distinct 'label'")
+    return datasets
+
+
+def parse_spec(raw: Any, source: str = "") -> SweepSpec:
+    """A validated :class:`SweepSpec` from the YAML mapping ``raw``."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source or 'spec'}: expected a mapping at top level, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        raise SpecError(
+            f"unknown key(s) {unknown} in {source or 'spec'}; allowed keys are: {', '.join(TOP_LEVEL_KEYS)}"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in raw]
+    if missing:
+        raise SpecError(f"{source or 'spec'}: missing required key(s) {missing}")
+    base = Path(source).parent if source else None
+    plugins = [check_value(p, str, f"plugins[{i}]") for i, p in enumerate(raw.get("plugins") or [])]
+    import_plugins(plugins, base)
+
+    searcher = build(SearcherSpec, _shorthand(raw.get("searcher", "grid")), "searcher")
+    methods_raw = raw["methods"]
+    if not isinstance(methods_raw, dict) or not methods_raw:
+        raise SpecError("methods: expected a mapping of method name -> {space, trials}")
+    seeds = [check_value(s, int, f"seeds[{i}]") for i, s in enumerate(_list_of(raw.get("seeds", [0]), "seeds"))]
+    search_train = raw.get("search_train")
+    storage = check_value(raw.get("storage_path", "results/sweeps"), str, "storage_path")
+    spec = SweepSpec(
+        name=check_value(raw["name"], str, "name"),
+        datasets=_parse_datasets(raw["datasets"]),
+        models=_parse_models(raw["models"]),
+        methods=[_parse_method(n, m, searcher) for n, m in methods_raw.items()],
+        seeds=seeds,
+        train=build(TrainConfig, raw.get("train"), "train"),
+        search_train=None if search_train is None else build(TrainConfig, search_train, "search_train"),
+        searcher=searcher,
+        scheduler=build(SchedulerSpec, _shorthand(raw.get("scheduler", "fifo")), "scheduler"),
+        resources=build(ResourcesSpec, raw.get("resources"), "resources"),
+        max_concurrent=check_value(raw.get("max_concurrent"), int | None, "max_concurrent"),
+        storage_path=storage if is_uri(storage) else os.path.abspath(storage),
+        max_failures=check_value(raw.get("max_failures", 1), int, "max_failures"),
+        checkpoints_to_keep=check_value(raw.get("checkpoints_to_keep", 2), int, "checkpoints_to_keep"),
+        plugins=plugins,
+        description=check_value(raw.get("description", ""), str, "description"),
+        source=source,
+    )
+    if spec.max_concurrent is not None and spec.max_concurrent < 1:
+        raise SpecError(f"max_concurrent: expected an integer >= 1, got {spec.max_concurrent}")
+    if spec.max_failures < 0:
+        raise SpecError(f"max_failures: expected an integer >= 0, got {spec.max_failures}")
+    if spec.checkpoints_to_keep < 1:
+        raise SpecError(f"checkpoints_to_keep: expected an integer >= 1, got {spec.checkpoints_to_keep}")
+    return spec
+
+
+def load_spec(path: str | os.PathLike) -> SweepSpec:
+    """Read and validate a search-space YAML file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"search space file {str(path)!r} does not exist (see search_spaces/)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    return parse_spec(raw, str(path.resolve()))

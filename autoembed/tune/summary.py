@@ -1,0 +1,47 @@
+"""End-of-sweep summary: the Pareto front (params vs test AUC) per dataset x model."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def local_pareto_front(df: pd.DataFrame, x: str = "params", y: str = "test_auc") -> pd.DataFrame:
+    """Rows not dominated by another row with fewer-or-equal ``x`` and higher-or-equal ``y``
+    (strictly better in one), sorted by ``x``."""
+    rows = df.dropna(subset=[x, y]).sort_values([x, y], ascending=[True, False])
+    keep, best = [], float("-inf")
+    for idx, value in zip(rows.index, rows[y], strict=True):
+        if value > best:
+            keep.append(idx)
+            best = value
+    return rows.loc[keep]
+
+
+def pareto_front(df: pd.DataFrame, x: str = "params", y: str = "test_auc") -> pd.DataFrame:
+    """``analysis.pareto.pareto_front`` where installed, else :func:`local_pareto_front`."""
+    try:
+        from analysis.pareto import pareto_front as analysis_front
+    except ImportError:
+        return local_pareto_front(df, x, y)
+    return analysis_front(df, x=x, y=y)
+
+
+def pareto_summary(df: pd.DataFrame) -> str:
+    """A text table per dataset x model of the non-dominated (params, test AUC) points."""
+    if df.empty:
+        return "no results"
+    ok = df[df["status"] == "ok"] if "status" in df.columns else df
+    lines = []
+    failed = len(df) - len(ok)
+    for (dataset, model), part in ok.groupby(["dataset", "model"], sort=True):
+        front = pareto_front(part)
+        lines.append(f"Pareto front {dataset} x {model} ({len(front)} of {len(part)} points):")
+        for _, r in front.iterrows():
+            hp = r.get("hparams_json", "")
+            lines.append(
+                f"  params={int(r['params']):>10,d}  test_auc={r['test_auc']:.4f}  "
+                f"{r['method']:<9} {r['phase']}/{r['point']}  seed={r['seed']}  {hp}"
+            )
+    if failed:
+        lines.append(f"{failed} failed trial(s): see the rows with status 'failed'")
+    return "\n".join(lines)

@@ -1,0 +1,173 @@
+"""The function Ray Tune runs for one trial: build the trial's ExperimentConfig, run it with
+per-epoch checkpoints, and report progress and finished result rows to the driver."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from autoembed.config import ExperimentConfig
+from autoembed.data.base import CTRData
+from autoembed.results import ResultRow
+from autoembed.tune.plan import experiment_config
+from autoembed.tune.spaces import SweepSpec, import_plugins
+
+STATE_FILE = "state.pt"
+DONE_FILE = "trial_done.json"  # in the trial folder: a finished trial restarted by a resume
+# (Tune snapshots its experiment state every few seconds) re-reports its rows instead of re-running
+ROWS_KEY = "rows_json"  # reported metric carrying the new result rows (a JSON list)
+
+
+@dataclass
+class TrialContext:
+    """What every trial shares (sent once through ``tune.with_parameters``)."""
+
+    spec: SweepSpec
+    plugins: list[str] = field(default_factory=list)
+
+
+def point_label(params: dict[str, Any]) -> str:
+    """A short, readable name of a trial's sampled point."""
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return ",".join(f"{k.split('.')[-1]}={fmt(v)}" for k, v in sorted(params.items())) or "-"
+
+
+class TrialReporter:
+    """Collects run_experiment's callbacks and turns them into ``tune.report`` calls.
+
+    ``save`` (after every epoch) reports the latest progress with a checkpoint; rows finished
+    since the last report ride along as JSON so the driver stores them as soon as they exist.
+    """
+
+    def __init__(self, trial_id: str, group: dict[str, Any], params: dict[str, Any]) -> None:
+        self.trial_id = trial_id
+        self.base = {
+            "dataset": group["dataset"], "model": group["model"], "method": group["method"],
+            "seed": group["seed"], "hp": point_label(params),
+        }
+        self.progress: dict[str, Any] = {"phase": "", "epoch": 0, "val_auc": 0.5, "params": 0}
+        self.pending: list[dict[str, Any]] = []
+        self.rows: list[ResultRow] = []
+
+    # --- run_experiment callbacks -------------------------------------------------------------
+    def on_epoch(self, info: dict[str, Any]) -> None:
+        self.progress.update({k: info[k] for k in ("phase", "epoch", "val_auc", "params") if k in info})
+        if "point" in info:
+            self.progress["point"] = str(info["point"])
+
+    def on_row(self, row: ResultRow) -> None:
+        row.trial_id = self.trial_id
+        self.rows.append(row)
+        self.pending.append(row.to_flat())
+
+    # --- Checkpointer protocol ----------------------------------------------------------------
+    def load(self) -> dict | None:
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is None:
+            return None
+        with checkpoint.as_directory() as folder:
+            return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+
+    def save(self, state: dict, metrics: dict) -> None:
+        folder = tempfile.mkdtemp(prefix="autoembed-ckpt-")
+        try:
+            torch.save(state, Path(folder) / STATE_FILE)
+            self.report(metrics, tune.Checkpoint.from_directory(folder))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # --- reporting ----------------------------------------------------------------------------
+    def metrics(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        out = {**self.base, **self.progress}
+        for k, v in (extra or {}).items():
+            if isinstance(v, (int, float, str, bool)):
+                out[k] = v
+        if not isinstance(out.get("val_auc"), (int, float)) or math.isnan(out["val_auc"]):
+            out["val_auc"] = 0.5  # schedulers and searchers need a number
+        out[ROWS_KEY] = json.dumps(self.pending, default=str)
+        return out
+
+    def report(self, extra: dict[str, Any] | None = None, checkpoint: Any = None) -> None:
+        tune.report(self.metrics(extra), checkpoint=checkpoint)
+        self.pending = []
+
+    def final_metrics(self) -> dict[str, Any]:
+        """The trial's objective: its best point on validation AUC."""
+        ok = [r for r in self.rows if r.status == "ok"]
+        final: dict[str, Any] = {"done_rows": len(self.rows)}
+        if ok:
+            best = max(ok, key=lambda r: r.val_auc)
+            final.update(val_auc=best.val_auc, params=best.params, test_auc=best.test_auc,
+                         point=best.point, phase=best.phase)
+        return final
+
+    def finish(self, done_file: Path) -> None:
+        """The last report; ``done_file`` keeps it so a restart re-reports instead of re-running."""
+        final = self.final_metrics()
+        record = {"final": final, "rows": [r.to_flat() for r in self.rows]}
+        done_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = done_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, default=str))
+        tmp.replace(done_file)
+        self.report(final)
+
+    def replay(self, done_file: Path) -> None:
+        """Report a finished trial's record again (all rows; the driver deduplicates)."""
+        record = json.loads(done_file.read_text())
+        self.pending = record["rows"]
+        self.report(record["final"])
+
+
+def resolve_device(cfg: ExperimentConfig, gpus: float) -> str:
+    """``cuda`` when this trial was given a GPU; ``cpu`` for ``auto`` otherwise (a trial without
+    GPU resources must not grab one)."""
+    if gpus > 0 and torch.cuda.is_available():
+        return "cuda"
+    return "cpu" if cfg.train.device == "auto" else cfg.train.device
+
+
+def configure(cfg: ExperimentConfig, threads: int, device: str) -> ExperimentConfig:
+    for train in (cfg.train, cfg.search_train):
+        if train is not None:
+            train.threads = threads
+            train.device = device
+    return cfg
+
+
+def run_trial(config: dict[str, Any], context: TrialContext, datasets: dict[str, CTRData]) -> None:
+    """Ray Tune function trainable: one (dataset, model, method point, seed)."""
+    from autoembed.experiment import run_experiment
+
+    import_plugins(context.plugins)
+    trial = config["trial"]
+    group, params = trial["group"], trial["params"]
+    spec = context.spec
+    threads = max(1, int(spec.resources.cpu))
+    torch.set_num_threads(threads)
+    cfg = experiment_config(spec, group, params)
+    configure(cfg, threads, resolve_device(cfg, spec.resources.gpu))
+    ctx = tune.get_context()
+    reporter = TrialReporter(ctx.get_trial_id(), group, params)
+    trial_dir = Path(ctx.get_trial_dir())
+    if (trial_dir / DONE_FILE).exists():
+        reporter.replay(trial_dir / DONE_FILE)
+        return
+    run_experiment(
+        cfg,
+        datasets[group["dataset"]],
+        checkpointer=reporter,
+        artifacts_dir=trial_dir / "artifacts",
+        on_row=reporter.on_row,
+        on_epoch=reporter.on_epoch,
+    )
+    reporter.finish(trial_dir / DONE_FILE)

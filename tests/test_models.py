@@ -1,0 +1,109 @@
+"""Models: output shapes, gradients into the embedding, FM's pairwise trick, seeded init."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from autoembed.config import ModelConfig
+from autoembed.embeddings.base import EmbeddingSpec
+from autoembed.embeddings.uniform import UniformEmbedding
+from autoembed.models import MODELS, build_model
+from autoembed.models.layers import fm_pairwise
+
+VOCAB = (7, 5, 3, 4)
+DIM = 8
+
+
+def small_spec(dim: int = DIM) -> EmbeddingSpec:
+    return EmbeddingSpec(VOCAB, dim, np.ones(sum(VOCAB), dtype=np.int64), ("a", "b", "c", "d"))
+
+
+def random_ids(batch: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    offsets = torch.tensor(small_spec().field_offsets)
+    local = torch.stack([torch.randint(0, v, (batch,), generator=g) for v in VOCAB], dim=1)
+    return local + offsets
+
+
+def model_config(name: str) -> ModelConfig:
+    return ModelConfig(name=name, dim=DIM, dnn_hidden=(16, 16), attention_dim=8, attention_layers=2)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_forward_shape_and_gradient_reaches_embedding(name: str) -> None:
+    spec = small_spec()
+    torch.manual_seed(0)
+    model = build_model(model_config(name), UniformEmbedding(spec), spec, seed=0)
+    ids = random_ids(32)
+    logits = model(ids)
+    assert logits.shape == (32,)
+    assert torch.isfinite(logits).all()
+    logits.sum().backward()
+    grad = model.embedding.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+    used = torch.unique(ids)
+    assert grad[used].abs().sum(dim=1).gt(0).all()  # every gathered row gets a gradient
+    own = {id(p) for p in model.embedding.parameters()}
+    assert all(id(p) not in own for p in model.model_parameters())
+
+
+def test_fm_pairwise_matches_brute_force() -> None:
+    emb = torch.randn(5, 4, 3, dtype=torch.float64)
+    brute = torch.zeros(5, dtype=torch.float64)
+    for i, j in itertools.combinations(range(4), 2):
+        brute += (emb[:, i] * emb[:, j]).sum(dim=1)
+    torch.testing.assert_close(fm_pairwise(emb), brute)
+
+
+def test_fm_is_bias_plus_first_order_plus_pairwise() -> None:
+    spec = small_spec()
+    model = build_model(model_config("fm"), UniformEmbedding(spec), spec, seed=0)
+    with torch.no_grad():
+        model.first_order.weight.normal_()
+        model.first_order.bias.fill_(0.3)
+    ids = random_ids(6)
+    e = model.embedding.weight[ids]
+    expected = 0.3 + model.first_order.weight[ids].sum(dim=(1, 2))
+    for i, j in itertools.combinations(range(len(VOCAB)), 2):
+        expected = expected + (e[:, i] * e[:, j]).sum(dim=1)
+    torch.testing.assert_close(model(ids), expected)
+    # the first-order table is the model's, not counted as embedding parameters
+    assert model.embedding.num_params() == sum(VOCAB) * DIM
+
+
+def test_lr_uses_the_embedding() -> None:
+    spec = small_spec()
+    model = build_model(model_config("lr"), UniformEmbedding(spec), spec, seed=0)
+    ids = random_ids(4)
+    expected = model.embedding.weight[ids].sum(dim=1) @ model.out.weight[0] + model.out.bias
+    torch.testing.assert_close(model(ids), expected)
+
+
+def test_seeded_init_is_reproducible_and_leaves_global_rng_alone() -> None:
+    spec = small_spec()
+    emb = UniformEmbedding(spec)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = build_model(model_config("deepfm"), emb, spec, seed=5)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = build_model(model_config("deepfm"), emb, spec, seed=5)
+    c = build_model(model_config("deepfm"), emb, spec, seed=6)
+    wa, wb, wc = (m.dnn[0].weight for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_unknown_model_lists_allowed() -> None:
+    spec = small_spec()
+    with pytest.raises(ValueError, match="allowed models: lr, fm, deepfm, autoint"):
+        build_model(ModelConfig(name="xdeepfm", dim=DIM), UniformEmbedding(spec), spec)
+
+
+def test_bad_attention_heads_is_a_clear_error() -> None:
+    spec = small_spec()
+    cfg = ModelConfig(name="autoint", dim=DIM, attention_dim=9, attention_heads=2)
+    with pytest.raises(ValueError, match="divisible by attention_heads"):
+        build_model(cfg, UniformEmbedding(spec), spec)
