@@ -17,7 +17,7 @@ from analysis.load import dataset_array, load_feature_dims, load_trace
 from analysis.pareto import GROUP, method_fronts, overall_fronts
 from analysis.style import (
     apply_style,
-    log_x_axis,
+    log_axis,
     method_colour,
     method_label,
     method_marker,
@@ -89,7 +89,7 @@ def pareto_figure(df: pd.DataFrame, out_dir: Path, x: str = "params") -> FigureR
         overall = best[(best["dataset"] == dataset) & (best["model"] == model)]
         ax.step(overall[x], overall["test_auc"], where="post", color="grey", linewidth=3,
                 alpha=0.25, zorder=0)
-        log_x_axis(ax)
+        log_axis(ax, "x")
         ax.set_xlabel(COST_LABELS.get(x, x))
         ax.set_ylabel("test AUC")
         ax.set_title(_panel_title(dataset, model))
@@ -169,7 +169,7 @@ def pep_dynamics_figure(df: pd.DataFrame, out_dir: Path) -> FigureResult:
     grans = sorted({str(r.get("hp_granularity", "?")) for r, _ in traces})
     inits = sorted({float(r.get("hp_threshold_init", np.nan)) for r, _ in traces})
     cmap = plt.get_cmap("viridis")
-    colour = {v: cmap(i / max(len(inits) - 1, 1)) for i, v in enumerate(inits)}
+    colour = {v: cmap(0.85 * i / max(len(inits) - 1, 1)) for i, v in enumerate(inits)}  # no pale yellow
     styles = ["-", "--", ":", "-."]
     fig, axes = panel_grid(len(grans), max_cols=4, size=(4.6, 3.6))
     seeds = sorted({int(r["seed"]) for r, _ in traces})
@@ -180,7 +180,7 @@ def pep_dynamics_figure(df: pd.DataFrame, out_dir: Path) -> FigureResult:
             init = float(row.get("hp_threshold_init", np.nan))
             ax.plot(trace["step"], np.maximum(trace["nonzeros"], 1), color=colour[init],
                     linestyle=styles[seeds.index(int(row["seed"])) % len(styles)], linewidth=1.5)
-        ax.set_yscale("log")
+        log_axis(ax, "y")
         ax.set_xlabel("search step (optimizer steps)")
         ax.set_ylabel("nonzero embedding parameters (log)")
         ax.set_title(f"granularity: {gran}")
@@ -310,7 +310,7 @@ def sizes_vs_frequency_figure(df: pd.DataFrame, out_dir: Path) -> FigureResult:
             continue
         panels.append((row, counts, dims))
     if not panels:
-        result.skipped = ("skipped: no frequencies — store <experiment>/artifacts/<dataset>/"
+        result.skipped = ("no frequencies — store <experiment>/artifacts/<dataset>/"
                           "feature_counts.npy (analysis.artifacts.save_dataset_artifacts) or a "
                           f"feature_counts_path column (datasets: {sorted(set(missing))})")
         return result
@@ -322,7 +322,7 @@ def sizes_vs_frequency_figure(df: pd.DataFrame, out_dir: Path) -> FigureResult:
         ax.scatter(freq[idx], dims[idx], s=8, alpha=0.5 if len(idx) < 5000 else 0.2, color=method_colour(row["method"]),
                    linewidths=0)
         _binned_median(ax, freq, dims.astype(float))
-        log_x_axis(ax)
+        log_axis(ax, "x")
         ax.set_xlabel("feature frequency in train split + 1 (count, log)")
         ax.set_ylabel("learned size (dimensions)")
         ax.set_title(f"{_panel_title(row['dataset'], row['model'])}\n{_point_label(row)}",

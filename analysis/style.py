@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # figures are written to files, never shown
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import LogLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 # Fixed colours for the in-tree methods (colour-blind-safe Okabe-Ito palette).
 METHOD_COLOURS: dict[str, str] = {
@@ -94,13 +94,24 @@ def apply_style() -> None:
     )
 
 
-def log_x_axis(ax: Axes) -> None:
-    """Log x axis with decade major ticks and 2, 5 minor ticks."""
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10))
-    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
-    ax.grid(True, which="major", alpha=0.35)
-    ax.grid(True, which="minor", alpha=0.12)
+def _plain(value: float, _pos: int = 0) -> str:
+    return f"{value:,.0f}" if value >= 1 else f"{value:g}"
+
+
+def log_axis(ax: Axes, which: str = "x") -> None:
+    """Log scale on ``which`` axis (call after plotting): decade major ticks, 2 and 5 minor
+    ticks, labels as plain numbers (``2,500``); minor ticks are labelled only when the data
+    spans less than a decade (otherwise they would crowd)."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    low, high = ax.get_xlim() if which == "x" else ax.get_ylim()
+    axis.set_major_locator(LogLocator(base=10))
+    axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0) if high / max(low, 1e-12) >= 10
+                                      else (2.0, 3.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(_plain))
+    axis.set_minor_formatter(FuncFormatter(_plain) if high / max(low, 1e-12) < 10 else NullFormatter())
+    ax.grid(True, which="major", axis=which, alpha=0.35)
+    ax.grid(True, which="minor", axis=which, alpha=0.12)
 
 
 def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:

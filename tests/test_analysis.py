@@ -214,3 +214,55 @@ def test_method_colours_are_fixed_or_deterministic() -> None:
     assert method_colour("pep") == "#D55E00"
     assert method_colour("my_plugin") == method_colour("my_plugin")
     assert method_colour("my_plugin").startswith("#") and len(method_colour("my_plugin")) == 7
+
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "results_small"
+ALL_FIGURES = ("pareto_params", "pareto_storage_bytes", "pareto_train_seconds", "budgets",
+               "pep_dynamics", "pep_heatmap", "sizes_vs_frequency", "synthetic_recovery",
+               "synthetic_scores")
+
+
+def test_report_command_on_stored_real_results_writes_every_file(tmp_path: Path) -> None:
+    from autoembed.cli import main
+
+    out = tmp_path / "report"
+    assert main(["report", str(FIXTURE), "--out", str(out)]) == 0
+    for name in ("report.md", "report.html", "budgets.csv", "budgets.md", "hypervolume.csv"):
+        assert (out / name).stat().st_size > 100, name
+    for stem in ALL_FIGURES:
+        for suffix in (".png", ".svg"):
+            _assert_valid_image(out / "figures" / f"{stem}{suffix}")
+    md = (out / "report.md").read_text()
+    assert all(f"figures/{stem}.png" in md for stem in ALL_FIGURES)
+    assert "skipped" not in md
+    page = (out / "report.html").read_text()
+    assert page.count("src='data:image/png;base64,") == len(ALL_FIGURES)
+    assert "Hypervolume ranking" in page and "environment.json" in page
+    methods = set(pd.read_csv(FIXTURE / "results.csv")["method"])
+    assert {"uniform", "pep", "mde"} <= methods
+    assert all(m in md for m in methods)
+
+
+def test_fixture_is_small_and_portable() -> None:
+    size = sum(p.stat().st_size for p in FIXTURE.rglob("*") if p.is_file())
+    assert size < 1_000_000
+    df = load_results(FIXTURE)
+    assert df["ok"].all() and df["seed"].nunique() == 2
+    stored = pd.read_csv(FIXTURE / "results.csv")
+    assert not any(str(p).startswith("/") for p in stored["feature_dims_path"].dropna())
+
+
+def test_loader_keeps_sweep_failed_rows_with_empty_numbers(results_dir: Path, tmp_path: Path) -> None:
+    """A failed trial as the sweep records it: identity and error only, numbers missing."""
+    rows = pd.read_csv(results_dir / "results.csv")
+    failed = {c: np.nan for c in rows.columns} | {
+        "dataset": "synthetic", "model": "fm", "method": "pep", "seed": 0, "phase": "failed",
+        "point": "failed", "trial_id": "t9", "status": "failed", "error": "ValueError: x",
+        "hparams_json": "{}", "info_json": "{}"}
+    path = results_dir / "with_failed.csv"  # relative artifact paths resolve against its folder
+    pd.concat([rows, pd.DataFrame([failed])]).to_csv(path, index=False)
+    df = load_results(path)
+    assert (~df["ok"]).sum() == 2 and df.loc[df["trial_id"] == "t9", "budget_frac"].isna().all()
+    assert len(best_at_budgets(df)) == len(best_at_budgets(load_results(results_dir)))
+    figures = all_figures(df, tmp_path / "figs")
+    assert not [f.skipped for f in figures if f.skipped]

@@ -12,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from autoembed.data.options import AvazuOptions
 from autoembed.data.tabular import Layout, build_table, single_file
@@ -25,8 +26,8 @@ COLUMNS = (
 LAYOUT = Layout(sep=b",", columns=COLUMNS, label="click", dropped=("id",), has_header=True)
 
 
-def _hour_of_day(hour: pd.Series) -> pd.Series:
-    return hour.str[-2:]
+def _hour_of_day(hour: pa.Array) -> pa.Array:
+    return pc.utf8_slice_codeunits(hour, start=-2)
 
 
 def raw_files(root: Path) -> list[Path]:

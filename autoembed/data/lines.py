@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pv
 from tqdm.auto import tqdm
 
 from autoembed.data.report import ParseReport
 
-DEFAULT_CHUNK_BYTES = 8 << 20
+DEFAULT_CHUNK_BYTES = 32 << 20
 
 
 def iter_line_chunks(
@@ -50,8 +51,14 @@ def iter_line_chunks(
 class Columns:
     """The well-formed lines of one chunk as string columns, with their 1-based line numbers."""
 
-    frame: pd.DataFrame
+    table: pa.Table
     line_numbers: np.ndarray
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def column(self, name: str) -> pa.Array:
+        return self.table.column(name).combine_chunks()
 
 
 def split_columns(
@@ -61,7 +68,7 @@ def split_columns(
     names: list[str],
     report: ParseReport,
     file: str,
-    encoding: str = "utf-8",
+    encoding: str = "utf8",
 ) -> Columns:
     """Split ``lines`` on ``sep`` into ``len(names)`` string columns (empty string = missing).
 
@@ -84,45 +91,49 @@ def split_columns(
         lines = [line for line, ok in zip(lines, good, strict=True) if ok]
         numbers = numbers[good]
     if not lines:
-        return Columns(pd.DataFrame({n: pd.Series([], dtype=str) for n in names}), numbers)
-    data = b"\n".join(lines)
+        return Columns(pa.table({n: pa.array([], pa.string()) for n in names}), numbers)
+    data = b"\n".join(lines) + b"\n"
     if len(sep) > 1:
         data = data.replace(sep, b"\t")
         sep = b"\t"
-    frame = pd.read_csv(
-        io.BytesIO(data), sep=sep.decode(), header=None, names=names, dtype=str,
-        keep_default_na=False, na_filter=False, quoting=csv.QUOTE_NONE, encoding=encoding,
-        skip_blank_lines=False, engine="c",
+    table = pv.read_csv(
+        io.BytesIO(data),
+        read_options=pv.ReadOptions(column_names=names, encoding=encoding, use_threads=False,
+                                    block_size=max(len(data) + 1, 1 << 20)),
+        parse_options=pv.ParseOptions(delimiter=sep.decode(), quote_char=False,
+                                      double_quote=False, ignore_empty_lines=False),
+        convert_options=pv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                          strings_can_be_null=False),
     )
-    return Columns(frame, numbers)
+    return Columns(table, numbers)
 
 
 def drop_rows(columns: Columns, keep: np.ndarray) -> Columns:
     """The rows of ``columns`` where boolean ``keep`` is true."""
     if keep.all():
         return columns
-    return Columns(columns.frame[keep].reset_index(drop=True), columns.line_numbers[keep])
+    return Columns(columns.table.filter(pa.array(keep)), columns.line_numbers[keep])
 
 
-def to_integers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def to_integers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Parse integer strings: (float64 values with NaN for empty, mask of non-integer entries)."""
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-    empty = (values == "").to_numpy()
-    with np.errstate(invalid="ignore"):
-        bad = (np.isnan(numbers) & ~empty) | (np.isfinite(numbers) & (numbers != np.floor(numbers)))
-    bad |= np.isinf(numbers)
-    numbers[bad] = np.nan
+    valid = pc.match_substring_regex(values, r"^-?[0-9]{1,15}$")
+    empty = pc.equal(values, "")
+    bad = ~(valid.to_numpy(zero_copy_only=False) | empty.to_numpy(zero_copy_only=False))
+    ints = pc.cast(pc.if_else(valid, values, "0"), pa.int64()).to_numpy(zero_copy_only=False)
+    numbers = ints.astype(np.float64)
+    numbers[~valid.to_numpy(zero_copy_only=False)] = np.nan
     return numbers, bad
 
 
 def record_bad_values(
-    columns: Columns, bad: np.ndarray, values: pd.Series, what: str, reason: str,
+    columns: Columns, bad: np.ndarray, values: pa.Array, what: str, reason: str,
     report: ParseReport, file: str,
 ) -> None:
     """Record rows flagged in ``bad`` as malformed, quoting the offending value."""
     idx = np.flatnonzero(bad)
     if len(idx):
-        shown = values.to_numpy()[idx]
+        shown = values.take(pa.array(idx)).to_pylist()
         report.record_bad(
             file, columns.line_numbers[idx], [reason] * len(idx),
             [f"{what} = {str(v)[:40]!r}" for v in shown],

@@ -14,8 +14,6 @@ import numpy as np
 import pandas as pd
 
 from autoembed.data.lines import (
-    Columns,
-    drop_rows,
     iter_line_chunks,
     record_bad_values,
     split_columns,
@@ -27,7 +25,7 @@ from autoembed.data.vocab import encode_columns, offsets_of
 
 RAW_FILES = ("ratings.dat", "users.dat", "movies.dat")
 FIELDS = ("user_id", "movie_id", "gender", "age", "occupation", "zip", "year", "genres")
-ENCODING = "latin-1"
+ENCODING = "latin1"
 SEP = b"::"
 
 
@@ -38,36 +36,42 @@ def raw_files(root: Path) -> list[Path]:
 def _read(
     path: Path, names: list[str], int_columns: list[str], report: ParseReport,
     opts: MovieLensOptions, progress: bool,
-) -> list[Columns]:
-    """All well-formed lines of ``path`` (integer columns parsed), chunk by chunk."""
+) -> list[tuple[pd.DataFrame, np.ndarray]]:
+    """All well-formed lines of ``path`` (integer columns parsed) and their line numbers."""
     chunks = []
     for first, lines in iter_line_chunks(path, opts.chunk_bytes, progress):
         with report.chunk():
             cols = split_columns(lines, first, SEP, names, report, path.name, ENCODING)
-            keep = np.ones(len(cols.frame), dtype=bool)
+            keep = np.ones(len(cols), dtype=bool)
+            parsed = {}
             for name in int_columns:
-                numbers, bad = to_integers(cols.frame[name])
+                values = cols.column(name)
+                numbers, bad = to_integers(values)
                 missing = np.isnan(numbers) & ~bad
                 if name != "timestamp":
                     bad |= missing
-                record_bad_values(cols, bad & keep, cols.frame[name], name,
-                                  f"non-numeric {name}", report, path.name)
+                record_bad_values(cols, bad & keep, values, name, f"non-numeric {name}",
+                                  report, path.name)
                 keep &= ~bad
                 if name == "rating":
                     out_of_range = keep & ~np.isin(numbers, [1, 2, 3, 4, 5])
-                    record_bad_values(cols, out_of_range, cols.frame[name], name,
-                                      "rating not in 1..5", report, path.name)
+                    record_bad_values(cols, out_of_range, values, name, "rating not in 1..5",
+                                      report, path.name)
                     keep &= ~out_of_range
                 if name == "timestamp":
                     report.note("empty_timestamp", int((missing & keep).sum()))
-                cols.frame[name] = numbers
-            chunks.append(drop_rows(cols, keep))
+                parsed[name] = numbers
+        frame = pd.DataFrame({n: parsed[n] if n in parsed else cols.column(n).to_pandas()
+                              for n in names})
+        chunks.append((frame[keep].reset_index(drop=True), cols.line_numbers[keep]))
     return chunks
 
 
-def _lookup_table(chunks: list[Columns], key: str, report: ParseReport, file: str) -> pd.DataFrame:
-    table = pd.concat([c.frame for c in chunks], ignore_index=True)
-    numbers = np.concatenate([c.line_numbers for c in chunks])
+def _lookup_table(
+    chunks: list[tuple[pd.DataFrame, np.ndarray]], key: str, report: ParseReport, file: str
+) -> pd.DataFrame:
+    table = pd.concat([frame for frame, _ in chunks], ignore_index=True)
+    numbers = np.concatenate([n for _, n in chunks])
     dup = table[key].duplicated().to_numpy()
     if dup.any():
         report.record_bad(file, numbers[dup], ["duplicate id"] * int(dup.sum()),
@@ -89,10 +93,10 @@ def build(root: Path, opts: MovieLensOptions, out_dir: Path, progress: bool = Fa
     ratings_chunks = _read(root / "ratings.dat", ["user_id", "movie_id", "rating", "timestamp"],
                            ["user_id", "movie_id", "rating", "timestamp"], report, opts, progress)
     kept = []
-    for cols in ratings_chunks:
-        neutral = cols.frame["rating"].to_numpy() == 3
+    for frame, _ in ratings_chunks:
+        neutral = frame["rating"].to_numpy() == 3
         report.note("rating_3_dropped", int(neutral.sum()))
-        kept.append(cols.frame.loc[~neutral, ["user_id", "movie_id", "rating"]])
+        kept.append(frame.loc[~neutral, ["user_id", "movie_id", "rating"]])
     ratings = pd.concat(kept, ignore_index=True)
     report.rows = len(ratings)
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from autoembed.data.lines import (
     Columns,
@@ -50,7 +51,7 @@ class Layout:
     int_fields: tuple[str, ...] = ()  # binned integer features
     dropped: tuple[str, ...] = ()  # columns that are not features (e.g. Avazu's id)
     has_header: bool = False  # first line must equal ``columns``
-    transforms: dict[str, Callable[[pd.Series], pd.Series]] = field(default_factory=dict)
+    transforms: dict[str, Callable[[pa.Array], pa.Array]] = field(default_factory=dict)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -70,23 +71,26 @@ def _valid_chunks(
             first = 2
         with report.chunk():
             cols = split_columns(lines, first, layout.sep, list(layout.columns), report, path.name)
-            frame = cols.frame
-            keep = frame[layout.label].isin(["0", "1"]).to_numpy(copy=True)
-            record_bad_values(cols, ~keep, frame[layout.label], layout.label, "bad label",
-                              report, path.name)
+            label = cols.column(layout.label)
+            keep = pc.is_in(label, pa.array(["0", "1"])).to_numpy(zero_copy_only=False)
+            record_bad_values(cols, ~keep, label, layout.label, "bad label", report, path.name)
             keys: dict[str, Any] = {}
             for name in layout.fields:
+                values = cols.column(name)
                 if name in layout.int_fields:
-                    numbers, bad = to_integers(frame[name])
-                    record_bad_values(cols, bad & keep, frame[name], name,
+                    numbers, bad = to_integers(values)
+                    record_bad_values(cols, bad & keep, values, name,
                                       "non-numeric integer field", report, path.name)
                     keep &= ~bad
                     keys[name] = integer_keys(numbers)
                 else:
                     transform = layout.transforms.get(name)
-                    keys[name] = (transform(frame[name]) if transform else frame[name]).to_numpy()
+                    keys[name] = transform(values) if transform else values
         report.rows += int(keep.sum())
-        yield drop_rows(cols, keep), {k: v[keep] for k, v in keys.items()}
+        mask = pa.array(keep)
+        yield drop_rows(cols, keep), {
+            k: v[keep] if isinstance(v, np.ndarray) else v.filter(mask) for k, v in keys.items()
+        }
 
 
 def build_table(
@@ -113,13 +117,13 @@ def build_table(
     with NpyWriter(out_dir / "ids.npy", shape, np.int32) as ids, \
             NpyWriter(out_dir / "labels.npy", (n_rows,), np.float32) as labels:
         for cols, keys in _valid_chunks(path, layout, opts, second, progress, f"encode {path.name}"):
-            chunk = np.empty((len(cols.frame), len(layout.fields)), dtype=np.int32)
+            chunk = np.empty((len(cols), len(layout.fields)), dtype=np.int32)
             for f, name in enumerate(layout.fields):
                 chunk[:, f] = encode(keys[name], vocabs[f]) + offsets[f]
             if ids.rows + len(chunk) > n_rows:
                 raise RuntimeError(f"{path} changed while parsing: more rows than counted")
             ids.write(chunk)
-            labels.write((cols.frame[layout.label] == "1").to_numpy(dtype=np.float32))
+            labels.write(pc.equal(cols.column(layout.label), "1").to_numpy(zero_copy_only=False))
             counts += np.bincount(chunk.ravel(), minlength=len(counts))
     np.save(out_dir / "feature_counts.npy", counts)
     return {"field_names": list(layout.fields), "vocab_sizes": vocab_sizes,

@@ -4,53 +4,65 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # Collapse the per-chunk count tables once they hold this many entries (bounds memory).
-_COLLAPSE_AT = 2_000_000
+_COLLAPSE_AT = 4_000_000
+
+
+def _arrow(values: pa.Array | np.ndarray | pd.Series) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
+    return pa.array(values, from_pandas=True)  # NaN / None -> null (missing)
 
 
 class ValueCounter:
-    """Occurrence counts of one field's values, accumulated chunk by chunk."""
+    """Occurrence counts of one field's values, accumulated chunk by chunk (nulls not counted)."""
 
     def __init__(self) -> None:
-        self._parts: list[pd.Series] = []
+        self._parts: list[pa.Table] = []
         self._size = 0
 
-    def add(self, values: pd.Series | np.ndarray) -> None:
-        counts = pd.Series(values).value_counts(sort=False)
-        self._parts.append(counts)
-        self._size += len(counts)
+    def add(self, values: pa.Array | np.ndarray | pd.Series) -> None:
+        counts = pc.value_counts(_arrow(values).drop_null())
+        part = pa.table({"values": counts.field("values"), "counts": counts.field("counts")})
+        self._parts.append(part)
+        self._size += part.num_rows
         if self._size > _COLLAPSE_AT and len(self._parts) > 1:
             self._parts = [self.counts()]
-            self._size = len(self._parts[0])
+            self._size = self._parts[0].num_rows
 
-    def counts(self) -> pd.Series:
-        """Value -> count over everything added so far."""
-        if not self._parts:
-            return pd.Series([], dtype=np.int64)
+    def counts(self) -> pa.Table:
+        """Table (values, counts) over everything added so far."""
         if len(self._parts) == 1:
-            return self._parts[0].astype(np.int64)
-        return pd.concat(self._parts).groupby(level=0, sort=False).sum().astype(np.int64)
+            return self._parts[0]
+        if not self._parts:
+            return pa.table({"values": pa.array([], pa.string()), "counts": pa.array([], pa.int64())})
+        merged = pa.concat_tables(self._parts).group_by("values").aggregate([("counts", "sum")])
+        return merged.rename_columns(["values", "counts"])
 
 
-def build_vocab(counts: pd.Series, min_count: int = 1, exclude: tuple = ()) -> pd.Index:
+def build_vocab(counts: pa.Table, min_count: int = 1, exclude: tuple = ()) -> pa.Array:
     """Values seen at least ``min_count`` times, most frequent first (ties by value).
 
     Local id of ``vocab[k]`` is ``k + 1``; id 0 is the field's OOV id (rare, excluded, unseen).
     """
     if min_count < 1:
         raise ValueError(f"min_count must be >= 1, got {min_count}")
-    kept = counts[counts >= min_count]
+    kept = counts.filter(pc.greater_equal(counts.column("counts"), min_count))
     if exclude:
-        kept = kept[~kept.index.isin(list(exclude))]
-    frame = pd.DataFrame({"value": kept.index, "count": kept.to_numpy()})
-    frame = frame.sort_values(["count", "value"], ascending=[False, True], kind="stable")
-    return pd.Index(frame["value"].to_numpy())
+        kept = kept.filter(pc.invert(pc.is_in(kept.column("values"), pa.array(list(exclude)))))
+    order = pc.sort_indices(kept, sort_keys=[("counts", "descending"), ("values", "ascending")])
+    return kept.column("values").take(order).combine_chunks()
 
 
-def encode(values: pd.Series | np.ndarray, vocab: pd.Index) -> np.ndarray:
-    """Local ids (int32): ``vocab`` position + 1, or 0 for values not in ``vocab``."""
-    return (vocab.get_indexer(values) + 1).astype(np.int32)
+def encode(values: pa.Array | np.ndarray | pd.Series, vocab: pa.Array) -> np.ndarray:
+    """Local ids (int32): ``vocab`` position + 1, or 0 for values not in ``vocab`` (and missing)."""
+    position = pc.index_in(_arrow(values), value_set=vocab).fill_null(-1)
+    return (position.to_numpy(zero_copy_only=False) + 1).astype(np.int32)
 
 
 def encode_columns(columns: dict[str, pd.Series], min_count: int = 1) -> tuple[np.ndarray, list[int]]:

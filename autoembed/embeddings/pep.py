@@ -12,7 +12,9 @@ This method therefore puts ``V`` and ``s`` in its own optimizer groups with
 ``weight_decay = Config.weight_decay`` (default 1e-5, the reference's), overriding the trainer's
 weight decay for the embedding; ``threshold_weight_decay`` sets ``s``'s decay separately
 (``None``: same as ``V``'s; ``0``: the task loss alone moves ``s``, and from a saturated init
-nothing is ever pruned). The trainer must use ``torch.optim.Adam`` (coupled L2), as the
+nothing is ever pruned), and ``threshold_lr`` sets ``s``'s learning rate, i.e. the drift speed
+(``None``: the trainer's lr, as in the reference). ``pep_threshold.drift_schedule`` and
+``predicted_pruning_start`` compute the schedule for given (init, lr, wd). The trainer must use ``torch.optim.Adam`` (coupled L2), as the
 reference does; AdamW would not reproduce the drift.
 
 Nonzero tracking: an exact full-table count is taken at scheduled steps only, never every step.
@@ -53,11 +55,12 @@ class PEPConfig:
     targets: tuple[float, ...] = (0.5, 0.2, 0.1, 0.05)  # <= 1: fraction of N*D kept; > 1: count
     weight_decay: float = 1e-5  # coupled Adam L2 on V (and s), overrides the trainer's
     threshold_weight_decay: float | None = None  # s's decay; None: same as weight_decay
+    threshold_lr: float | None = None  # s's Adam lr (sets the drift speed); None: trainer's lr
     optimizer_mode: str = "dense"  # dense (reference) | sparse_lazy (row-sparse, huge tables)
     reinit: str = "rewind"  # retrain from the initial V under the mask | "random": fresh Xavier
     init: str = "xavier"
     count_every: int = 50  # longest interval (steps) between exact nonzero counts
-    lazy_segments: int = 4  # sparse_lazy: pieces of the closed-form catch-up of untouched rows
+    lazy_segments: int = 8  # sparse_lazy: pieces of the closed-form catch-up of untouched rows
 
     def __post_init__(self) -> None:
         threshold_shape(self.granularity, 1, 1, 1)  # validates the name
@@ -167,7 +170,8 @@ class PEPEmbedding(EmbeddingMethod):
         cfg = self.config
         return [
             {"params": [self.weight], "lr": lr, "weight_decay": cfg.weight_decay},
-            {"params": [self.threshold], "lr": lr, "weight_decay": cfg.s_weight_decay},
+            {"params": [self.threshold], "lr": cfg.threshold_lr or lr,
+             "weight_decay": cfg.s_weight_decay},
         ]
 
     def extra_optimizers(self, lr: float, weight_decay: float) -> list[torch.optim.Optimizer]:
@@ -184,7 +188,8 @@ class PEPEmbedding(EmbeddingMethod):
             cfg = self.config
             self._tables = (
                 LazyAdamTable(self.weight, lr, cfg.weight_decay, segments=cfg.lazy_segments),
-                LazyAdamTable(self.threshold, lr, cfg.s_weight_decay, segments=cfg.lazy_segments),
+                LazyAdamTable(self.threshold, cfg.threshold_lr or lr, cfg.s_weight_decay,
+                              segments=cfg.lazy_segments),
             )
         return self._tables
 

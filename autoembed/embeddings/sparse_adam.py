@@ -8,15 +8,19 @@ before any count, snapshot or export) by :func:`lazy_decay`.
 
 ``lazy_decay`` — what the dense reference does to an untouched entry over ``k`` steps, with
 ``g_j = wd * p_{j-1}``, ``m_j = b1 m_{j-1} + (1-b1) g_j``, ``v_j = b2 v_{j-1} + (1-b2) g_j^2``,
-``p_j = p_{j-1} - lr * m_j/(1-b1^t) / (sqrt(v_j/(1-b2^t)) + eps)``. The recurrence has no
-closed form because ``g`` depends on ``p``; we split the gap into ``segments`` geometrically
-growing pieces (1, ..., k^(i/Q), ..., k) and inside each piece freeze ``g = wd * p`` at the
-piece's start. With ``g`` frozen, ``m`` and ``v`` are exact geometric sums, the sum of the
-``m_j`` over the piece is exact, and only the denominator is taken at the piece's midpoint.
-Cost: O(segments) per entry, independent of the gap. Exact for a gap of one step. The one
-documented approximation beyond the frozen gradient: inside a multi-step piece an entry is not
-allowed to cross zero (the reference overshoots by momentum and decays around zero at a scale
-far below any threshold that matters); it stops at exactly 0.
+``p_j = p_{j-1} - lr * m_j/(1-b1^t) / (sqrt(v_j/(1-b2^t)) + eps)``. Not linear (``g`` depends on
+``p`` and Adam divides by the running RMS), so no exact closed form exists. We split the gap
+into ``segments`` geometrically growing pieces (1, ..., k^(i/Q), ..., k); in each piece the
+denominator is frozen at the piece's midpoint (``v`` there is an exact geometric mix of the
+carried ``v`` and ``g^2``) and the update splits into (a) the carried momentum ``m * sum b1^j``
+(exact geometric sum; may cross zero like the reference's overshoot) and (b) the L2 pull, which
+with a frozen denominator is the linear ODE ``dp/dj = -scale * wd * p``: exponential decay
+toward 0, never past it. Cost O(segments) per entry, independent of the gap; exact for a
+one-step gap. Measured against the iterated recurrence (lr 1e-3, wd 1e-5, states from real Adam
+steps, 8 segments): max abs error under 10% of the entries' mean magnitude for gaps 1..10^4
+(tests/test_pep_sparse.py), and the kept/pruned decision at thresholds 1e-4..5e-3 agrees on
+>= 97.5% of entries (the worst case is the late, slow-decay
+phase, where the reference's second moment remembers a larger past and decays more slowly).
 """
 
 from __future__ import annotations
@@ -25,12 +29,11 @@ import math
 from typing import Any
 
 import torch
-CLAMP = True
 
 
 def lazy_decay(p: torch.Tensor, m: torch.Tensor, v: torch.Tensor, t0: torch.Tensor,
                gap: torch.Tensor, lr: float, betas: tuple[float, float], eps: float,
-               weight_decay: float, segments: int = 4
+               weight_decay: float, segments: int = 8
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Apply ``gap`` zero-task-gradient Adam steps (coupled L2) to rows ``p`` (see module doc).
 
@@ -48,18 +51,22 @@ def lazy_decay(p: torch.Tensor, m: torch.Tensor, v: torch.Tensor, t0: torch.Tens
         end = torch.maximum(end, done)
         length = end - done
         half = torch.ceil(length / 2)
-        g = weight_decay * p
         b1_len, b2_len, b2_half = b1**length, b2**length, b2**half
         sum_b1 = b1 * (1 - b1_len) / (1 - b1)  # sum_{j=1..L} b1^j
-        m_sum = m * sum_b1 + g * (length - sum_b1)
         t_mid = start + done + half
+        bc1 = (1 - b1**t_mid).clamp_min(1e-12)
+        bc2 = (1 - b2**t_mid).clamp_min(1e-12)
+        g = weight_decay * p
         v_mid = b2_half * v + (1 - b2_half) * g * g
-        bc1 = 1 - b1**t_mid
-        bc2 = 1 - b2**t_mid
-        step = lr * m_sum / bc1.clamp_min(1e-12) / (torch.sqrt(v_mid / bc2.clamp_min(1e-12)) + eps)
-        new_p = p - step
-        crossed = (length > 1) & (torch.sign(new_p) != torch.sign(p)) & CLAMP
-        p = torch.where(crossed, 0.0, new_p)
+        scale = lr / bc1 / (torch.sqrt(v_mid / bc2) + eps)
+        # momentum carried in (may cross zero, as the reference's overshoot does) ...
+        p_mom = p - scale * m * sum_b1
+        # ... then the L2 pull. One step: exact (g = wd * p at the step's start). Longer: with
+        # the denominator frozen, dp/dj = -scale * wd * p, exponential decay toward 0.
+        one_step = p_mom - scale * g * (length - sum_b1)
+        decayed = p_mom * torch.exp(-scale * weight_decay * (length - sum_b1))
+        p = torch.where(length <= 1, one_step, decayed)
+        g = torch.where(length <= 1, g, weight_decay * 0.5 * (p_mom + decayed))
         m = b1_len * m + (1 - b1_len) * g
         v = b2_len * v + (1 - b2_len) * g * g
         done = end
@@ -71,7 +78,7 @@ class LazyAdamTable:
 
     def __init__(self, table: torch.Tensor, lr: float, weight_decay: float,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 segments: int = 4) -> None:
+                 segments: int = 8) -> None:
         if not math.isfinite(lr) or lr <= 0:
             raise ValueError(f"lr must be a positive number, got {lr}")
         self.table = table

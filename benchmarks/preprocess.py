@@ -1,0 +1,123 @@
+"""Criteo preprocessing speed and memory: rows/s and peak RSS on generated Criteo-format files.
+
+Generates files in the Kaggle ``train.txt`` layout (Criteo-like per-field cardinalities with
+Zipf-skewed values, ~25% missing integers, one malformed line per ~100k rows), then parses
+each in a fresh process (``load_dataset``, min_count 10, empty cache) and prints rows/s (wall
+and per CPU second, which a busy machine does not distort) and peak RSS. Peak RSS should stay about flat as the file grows (streaming); it rises only with the
+number of distinct values counted.
+
+    flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/preprocess.py --rows 500000 2000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Distinct values per categorical field in the full Criteo Kaggle train set (C1..C26).
+CRITEO_CARDINALITY = (1460, 583, 10_131_227, 2_202_608, 305, 24, 12_517, 633, 3, 93_145, 5_683,
+                      8_351_593, 3_194, 27, 14_992, 5_461_306, 10, 5_652, 2_173, 4, 7_046_547, 18,
+                      15, 286_181, 105, 142_572)
+CHUNK = 200_000
+
+
+def zipf_ids(rng: np.random.Generator, n: int, vocab: int, exponent: float = 1.05) -> np.ndarray:
+    """Values in [0, vocab) with a Zipf-like skew (inverse CDF of a continuous power law)."""
+    u = rng.random(n)
+    if vocab < 50:
+        return rng.integers(0, vocab, n)
+    a = 1.0 - exponent
+    ranks = ((vocab**a - 1.0) * u + 1.0) ** (1.0 / a)
+    return np.minimum(ranks.astype(np.int64) - 1, vocab - 1)
+
+
+def generate(path: Path, rows: int, seed: int = 0) -> int:
+    """Write ``rows`` Criteo-format lines plus malformed ones; returns the malformed count."""
+    rng = np.random.default_rng(seed)
+    bad = 0
+    with path.open("w") as fh:
+        for start in range(0, rows, CHUNK):
+            n = min(CHUNK, rows - start)
+            cols = {"label": (rng.random(n) < 0.25).astype(np.int64)}
+            for i in range(1, 14):
+                v = np.floor(rng.lognormal(1.5 + 0.3 * i, 1.5, n)).astype(np.int64) - (i == 2)
+                cols[f"I{i}"] = pd.array(np.where(rng.random(n) < 0.25, -999, v), dtype="Int64")
+                cols[f"I{i}"][cols[f"I{i}"] == -999] = pd.NA
+            for c, vocab in enumerate(CRITEO_CARDINALITY, 1):
+                hashed = (zipf_ids(rng, n, vocab) * 2654435761 + c) % (1 << 32)
+                cols[f"C{c}"] = np.char.mod("%08x", hashed)
+            pd.DataFrame(cols).to_csv(fh, sep="\t", header=False, index=False)
+            fh.write("1\t2\t3\n")  # wrong field count
+            fh.write("0\tabc" + "\t1" * 12 + "\tx" * 26 + "\n")  # non-numeric integer field
+            bad += 2
+    return bad
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss would include the parent's peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(path: str, cache: str) -> None:
+    """Parse ``path`` once (fresh cache) and print the measurements as JSON."""
+    from autoembed.config import DataConfig
+    from autoembed.data import load_dataset
+
+    base_rss = peak_rss_mb()
+    start, cpu = time.perf_counter(), time.process_time()
+    data = load_dataset(DataConfig(name="criteo", root=path, cache_dir=cache,
+                                   options={"min_count": 10}))
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(json.dumps({
+        "rows": data.num_rows, "seconds": seconds, "cpu_seconds": cpu,
+        "skipped": data.meta["parse_report"]["skipped"], "features": data.num_features,
+        "peak_rss_mb": peak_rss_mb(),
+        "import_rss_mb": base_rss,
+    }))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[500_000, 2_000_000])
+    parser.add_argument("--worker", nargs=2, metavar=("FILE", "CACHE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(*args.worker)
+        return
+    print(f"{'rows':>10} {'file MB':>8} {'gen s':>6} {'parse s':>8} {'rows/s':>9} {'cpu s':>6} "
+          f"{'rows/cpu-s':>10} "
+          f"{'peak RSS MB':>11} {'after import':>12} {'skipped':>7} {'features':>9} {'ids MB':>7}")
+    for rows in args.rows:
+        with tempfile.TemporaryDirectory(prefix="autoembed-bench-") as tmp:
+            path = Path(tmp) / "train.txt"
+            t0 = time.perf_counter()
+            bad = generate(path, rows)
+            gen = time.perf_counter() - t0
+            out = subprocess.run(
+                [sys.executable, __file__, "--worker", str(path), str(Path(tmp) / "cache")],
+                check=True, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+            ).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            assert r["skipped"] == bad, f"expected {bad} malformed lines, parser skipped {r['skipped']}"
+            print(f"{r['rows']:>10,} {path.stat().st_size / 2**20:>8.0f} {gen:>6.1f} "
+                  f"{r['seconds']:>8.1f} {r['rows'] / r['seconds']:>9,.0f} {r['cpu_seconds']:>6.1f} "
+                  f"{r['rows'] / r['cpu_seconds']:>10,.0f} {r['peak_rss_mb']:>11.0f} "
+                  f"{r['import_rss_mb']:>12.0f} {r['skipped']:>7} {r['features']:>9,} "
+                  f"{r['rows'] * 39 * 4 / 2**20:>7.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
