@@ -1,0 +1,108 @@
+"""PEP search-step overhead: samples/s of FM with PEP (each granularity) vs FM with a uniform
+embedding, same batches, same data, one run. Target: PEP step <= 1.10x the uniform step.
+
+Steps mirror the trainer (fused Adam over model + embedding groups, zero_grad(set_to_none),
+``after_step`` with PEP's scheduled exact counts included). Variants are interleaved in rounds
+so machine noise hits them alike; the figure is the median of the per-round step times.
+
+    flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/pep_overhead.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from autoembed.config import DataConfig, ModelConfig
+from autoembed.data.base import split_indices
+from autoembed.embeddings.base import EmbeddingSpec
+from autoembed.embeddings.pep import PEPConfig, PEPEmbedding
+from autoembed.embeddings.uniform import UniformEmbedding
+from autoembed.models import build_model
+
+
+def load(name: str):
+    from autoembed.data import load_dataset
+
+    try:
+        return load_dataset(DataConfig(name=name))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"{name} unavailable ({exc}); using synthetic data")
+        return load_dataset(DataConfig(name="synthetic"))
+
+
+class Variant:
+    def __init__(self, label: str, embedding, spec: EmbeddingSpec, dim: int, lr: float) -> None:
+        self.label = label
+        self.model = build_model(ModelConfig(name="fm", dim=dim), embedding, spec, seed=0)
+        groups = [{"params": self.model.model_parameters(), "lr": lr, "weight_decay": 0.0}]
+        groups += embedding.param_groups(lr, 0.0)
+        self.optimizers = [torch.optim.Adam([g for g in groups if g["params"]], lr=lr, fused=True)]
+        self.optimizers += embedding.extra_optimizers(lr, 0.0)
+        self.loss = torch.nn.BCEWithLogitsLoss()
+        self.steps = 0
+        self.times: list[float] = []
+
+    def run(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        start = time.perf_counter()
+        for ids, labels in batches:
+            loss = self.loss(self.model(ids), labels)
+            for opt in self.optimizers:
+                opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for opt in self.optimizers:
+                opt.step()
+            self.steps += 1
+            self.model.embedding.after_step(self.steps)
+        self.times.append((time.perf_counter() - start) / len(batches))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="ml-1m")
+    parser.add_argument("--dim", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--steps", type=int, default=20, help="steps per variant per round")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--granularities", default="global,dimension,feature,feature_dim")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    data = load(args.dataset)
+    split = split_indices(data.num_rows, 2021)
+    spec = EmbeddingSpec.from_data(data, args.dim, split.train)
+    rng = np.random.default_rng(0)
+    rows = rng.choice(split.train, size=(args.steps, args.batch_size), replace=True)
+    batches = [(torch.from_numpy(data.ids[r].astype(np.int64)), torch.from_numpy(data.labels[r]))
+               for r in rows]
+
+    torch.manual_seed(0)
+    variants = [Variant("uniform", UniformEmbedding(spec), spec, args.dim, 1e-3)]
+    for gran in args.granularities.split(","):
+        torch.manual_seed(0)
+        emb = PEPEmbedding(spec, PEPConfig(granularity=gran, threshold_init=-15.0))
+        variants.append(Variant(f"pep/{gran}", emb, spec, args.dim, 1e-3))
+    for v in variants:  # warm-up
+        v.run(batches[:3])
+        v.times.clear()
+    for _ in range(args.rounds):
+        for v in variants:
+            v.run(batches)
+
+    base = statistics.median(variants[0].times)
+    print(f"data={data.name} rows={data.num_rows} features={spec.num_features} D={args.dim} "
+          f"batch={args.batch_size} threads={args.threads} steps/round={args.steps} "
+          f"rounds={args.rounds}")
+    print(f"{'variant':18s} {'ms/step':>8s} {'samples/s':>10s} {'vs uniform':>10s}")
+    for v in variants:
+        t = statistics.median(v.times)
+        print(f"{v.label:18s} {t * 1e3:8.2f} {args.batch_size / t:10.0f} {t / base:9.3f}x")
+
+
+if __name__ == "__main__":
+    main()
