@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_pep import fit_tiny, make_pep, make_spec
 
 from autoembed.embeddings.sparse_adam import lazy_decay
-from test_pep import fit_tiny, make_pep, make_spec
 
 torch.set_num_threads(1)
 

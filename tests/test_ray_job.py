@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,7 +68,13 @@ def test_ray_job_submit_runs_a_sweep(dashboard: str, tmp_path: Path) -> None:
     ]
     job = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     out = job.stdout + job.stderr
-    assert job.returncode == 0 and "SUCCEEDED" in out, out[-4000:]
+    assert job.returncode == 0, out[-4000:]
+    submission = re.search(r"raysubmit_\w+", out)
+    assert submission, out[-4000:]
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    status = JobSubmissionClient(dashboard).get_job_status(submission.group(0))
+    assert status == JobStatus.SUCCEEDED, out[-4000:]
     df = read_rows(storage / "job")
     assert (df["status"] == "ok").all()
     assert set(df["method"]) == {"uniform", "pep"}

@@ -19,7 +19,7 @@ import numpy as np
 
 from autoembed.data.base import CTRData
 
-FORMAT_VERSION = 1  # bump when a parser's output changes, so old cache entries are not reused
+FORMAT_VERSION = 2  # bump when a parser's output changes, so old cache entries are not reused
 _HASH_BLOCK = 8 << 20
 ARRAY_FIELDS = ("ids", "labels", "feature_counts", "planted_dims", "teacher_probs")
 

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from autoembed.data.report import ParseReport
 
-DEFAULT_CHUNK_BYTES = 32 << 20
+DEFAULT_CHUNK_BYTES = 8 << 20
 
 
 def iter_line_chunks(

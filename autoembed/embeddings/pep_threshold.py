@@ -43,20 +43,25 @@ class _SoftThreshold(torch.autograd.Function):
     @staticmethod
     def forward(ctx, v: torch.Tensor, s: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         g = torch.sigmoid(s)
-        out = v - torch.clamp(v, -g, g)
+        if s.numel() == 1 and v.device.type == "cpu":  # one fused kernel (softshrink)
+            out = torch.nn.functional.softshrink(v, float(g))
+        else:
+            out = v - torch.clamp(v, -g, g)
         ctx.save_for_backward(out, g)
         ctx.s_shape = s.shape
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        # Float arithmetic only (a bool mask takes a slow path on CPU), and two fresh [B, F, D]
+        # buffers at most (each new large buffer costs page faults on CPU).
         out, g = ctx.saved_tensors
-        grad_v = grad_s = None
-        if ctx.needs_input_grad[0]:
-            grad_v = torch.where(out != 0, grad, 0.0)
+        active_sign = torch.sign(out)  # +-1 where |v| > g, else 0
+        signed = grad * active_sign
+        grad_s = None
         if ctx.needs_input_grad[1]:
-            signed = (grad * torch.sign(out)).sum_to_size(ctx.s_shape)
-            grad_s = -signed * g * (1.0 - g)
+            grad_s = -signed.sum_to_size(ctx.s_shape) * g * (1.0 - g)
+        grad_v = signed.mul_(active_sign) if ctx.needs_input_grad[0] else None  # grad*[|v|>g]
         return grad_v, grad_s
 
 
