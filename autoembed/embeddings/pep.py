@@ -64,6 +64,7 @@ class PEPConfig:
 
     def __post_init__(self) -> None:
         threshold_shape(self.granularity, 1, 1, 1)  # validates the name
+        self.threshold_init = float(self.threshold_init)  # an int would make an int tensor
         if isinstance(self.targets, (int, float)):
             self.targets = (float(self.targets),)
         self.targets = tuple(float(t) for t in self.targets)
@@ -104,7 +105,8 @@ class PEPEmbedding(EmbeddingMethod):
         cfg: PEPConfig = self.config
         n, d = spec.num_features, spec.dim
         weight = nn.init.xavier_uniform_(torch.empty(n, d))
-        s = torch.full(threshold_shape(cfg.granularity, n, spec.num_fields, d), cfg.threshold_init)
+        s = torch.full(threshold_shape(cfg.granularity, n, spec.num_fields, d), cfg.threshold_init,
+                       dtype=torch.float32)
         self.sparse = cfg.optimizer_mode == "sparse_lazy"
         if self.sparse:  # buffers: stepped by LazyRowAdam, invisible to the trainer's optimizer
             self.register_buffer("weight", weight)
