@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_uniform:
         runs.append(("uniform", "-", {}, None))
     targets = tuple(float(t) for t in args.targets.split(","))
-    for gran in args.granularities.split(","):
+    for gran in filter(None, args.granularities.split(",")):
         cfg = replace(PEPConfig.recommended("ml-1m", gran), targets=targets, **overrides)
         search_epochs = args.search_epochs or PEPConfig.recommended_search_epochs("ml-1m")
         search = replace(train, epochs=search_epochs)

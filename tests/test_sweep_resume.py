@@ -3,6 +3,7 @@ rows end up present exactly once, and the trials finished before the kill are no
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -42,9 +43,9 @@ def test_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path: Path) 
     tags = [f"t{i}" for i in range(5)]
     spec = flaky_spec(tmp_path, tags, {"sleep_per_step": 0.06}, max_concurrent=1)
     exp = tmp_path / "sweeps" / "killed"
-    log = open(tmp_path / "driver.log", "w")
-    driver = subprocess.Popen(sweep_cmd(str(spec), "--name", "killed"), cwd=ROOT, env=env(),
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(tmp_path / "driver.log", "w") as log:
+        driver = subprocess.Popen(sweep_cmd(str(spec), "--name", "killed"), cwd=ROOT, env=env(),
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
         while len(finished_trials(exp)) < 2 and driver.poll() is None and time.monotonic() < deadline:
@@ -55,10 +56,9 @@ def test_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path: Path) 
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait(timeout=30)
     finally:
-        try:  # the embedded Ray this driver started: its own process group only
+        # the embedded Ray this driver started: its own process group only
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(driver.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     time.sleep(1)
 
     resumed = subprocess.run(sweep_cmd("--resume", str(exp)), cwd=ROOT, env=env(),

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoint
+from autoembed.embeddings.gather import gather_rows
 from autoembed.embeddings.masked import MaskedConfig, MaskedEmbedding, pruned_storage_bytes
 from autoembed.embeddings.pep_threshold import (
     count_nonzeros,
@@ -41,11 +42,23 @@ from autoembed.embeddings.pep_threshold import (
     pruned_mask,
     soft_threshold,
     threshold_shape,
+    unique_rows,
 )
 from autoembed.embeddings.sparse_adam import LazyAdamTable, LazyRowAdam
 
 OPTIMIZER_MODES = ("dense", "sparse_lazy")
 REINITS = ("rewind", "random")
+
+
+RECOMMENDED: dict[str, dict[str, dict[str, Any]]] = {
+    "ml-1m": {
+        "global": {"threshold_init": -8.0, "threshold_lr": 0.03, "threshold_weight_decay": 1e-2},
+        "dimension": {"threshold_init": -8.0, "threshold_lr": 0.03, "threshold_weight_decay": 1e-2},
+        "feature": {"threshold_init": -8.0, "threshold_lr": 0.01},
+        "feature_dim": {"threshold_init": -8.0, "threshold_lr": 0.01},
+    },
+}
+RECOMMENDED_SEARCH_EPOCHS = {"ml-1m": 30}
 
 
 @dataclass
@@ -78,6 +91,17 @@ class PEPConfig:
             raise ValueError(f"init must be 'xavier' (the only one implemented), got {self.init!r}")
         if self.count_every < 1:
             raise ValueError(f"count_every must be >= 1, got {self.count_every}")
+
+    @classmethod
+    def recommended(cls, dataset: str, granularity: str) -> PEPConfig:
+        """The tuned search settings for ``dataset`` (see ``RECOMMENDED``); unknown datasets get
+        the reference defaults."""
+        return cls(granularity=granularity, **RECOMMENDED.get(dataset, {}).get(granularity, {}))
+
+    @staticmethod
+    def recommended_search_epochs(dataset: str) -> int:
+        """Epoch cap for the search phase that the ``recommended`` settings were tuned with."""
+        return RECOMMENDED_SEARCH_EPOCHS.get(dataset, 10)
 
     @property
     def s_weight_decay(self) -> float:
@@ -133,23 +157,30 @@ class PEPEmbedding(EmbeddingMethod):
         return count
 
     # --- forward ------------------------------------------------------------------------------
-    def _threshold_for(self, ids: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        """``s`` broadcastable to ``[B, F, D]`` for the batch ``ids``."""
+    def _threshold_rows(self, s: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``s`` broadcastable to ``[R, D]`` for the table rows ``rows``."""
         gran = self.config.granularity
         if is_per_feature(gran):
-            return nn.functional.embedding(ids, s)
+            return s.index_select(0, rows)
         if gran in ("field", "field_dim"):
-            return s.unsqueeze(0)  # [1, F, 1|D]: ids' columns are the fields, in order
+            return s.index_select(0, self.field_index.index_select(0, rows))
         return s  # [1, 1|D]
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """The threshold runs once per *distinct* row of the batch (``R x D``, not ``B x F x D``);
+        one gather then expands the pruned rows to the batch, and its backward sums the batch's
+        gradients per row, so V and s see exactly the reference's gradients."""
+        uniq, inverse = unique_rows(ids, self.spec.num_features)
         if self.sparse:
-            return self._forward_sparse(ids)
-        rows = nn.functional.embedding(ids, self.weight)
-        return soft_threshold(rows, self._threshold_for(ids, self.threshold))
+            rows, s_rows = self._gather_sparse(uniq)
+        else:
+            rows = self.weight.index_select(0, uniq)
+            s_rows = self._threshold_rows(self.threshold, uniq)
+        return gather_rows(soft_threshold(rows, s_rows), inverse)
 
-    def _forward_sparse(self, ids: torch.Tensor) -> torch.Tensor:
-        uniq, inverse = torch.unique(ids, return_inverse=True)
+    def _gather_sparse(self, uniq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """sparse_lazy: the batch's rows (caught up on their pending drift) and their ``s``, from
+        leaves whose gradients :meth:`_apply_sparse_step` hands to the row-sparse optimizer."""
         per_feature = is_per_feature(self.config.granularity)
         if self._optimizer is not None:  # before the first step nothing is pending
             v_table, s_table = self._lazy_tables()
@@ -157,13 +188,12 @@ class PEPEmbedding(EmbeddingMethod):
             if per_feature:
                 s_table.catch_up(uniq, self._optimizer.completed_steps)
         recording = self.training and torch.is_grad_enabled()
-        rows = self.weight[uniq].requires_grad_(recording)
-        s = (self.threshold[uniq] if per_feature else self.threshold.detach().clone())
+        rows = self.weight.index_select(0, uniq).requires_grad_(recording)
+        s = self.threshold.index_select(0, uniq) if per_feature else self.threshold.detach().clone()
         s.requires_grad_(recording)
         if recording:
             self._pending = (uniq, rows, s)
-        s_batch = nn.functional.embedding(inverse, s) if per_feature else self._threshold_for(ids, s)
-        return soft_threshold(nn.functional.embedding(inverse, rows), s_batch)
+        return rows, (s if per_feature else self._threshold_rows(s, uniq))
 
     # --- optimisation -------------------------------------------------------------------------
     def param_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
@@ -203,7 +233,8 @@ class PEPEmbedding(EmbeddingMethod):
         v_table, s_table = self._lazy_tables()
         if rows.grad is not None:
             v_table.step_rows(uniq, rows.grad, step)
-        s_rows = uniq if is_per_feature(self.config.granularity) else torch.arange(s.shape[0])
+        s_rows = (uniq if is_per_feature(self.config.granularity)
+                  else torch.arange(s.shape[0], device=s.device))
         s_grad = s.grad if s.grad is not None else torch.zeros_like(s)
         s_table.step_rows(s_rows, s_grad, step)
 

@@ -70,6 +70,20 @@ def soft_threshold(v: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     return _SoftThreshold.apply(v, s)
 
 
+def unique_rows(ids: torch.Tensor, num_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rows, inverse)``: the distinct ids, ascending, and each id's position among them
+    (``rows[inverse] == ids``). A table no larger than a few batches is marked in one pass
+    (O(table), no sort); a large one is sorted (``torch.unique``, O(batch log batch))."""
+    if num_rows > 8 * ids.numel():
+        return torch.unique(ids, return_inverse=True)
+    seen = torch.zeros(num_rows, dtype=torch.bool, device=ids.device)
+    seen[ids] = True
+    rows = seen.nonzero().squeeze(1)
+    position = torch.empty(num_rows, dtype=torch.int64, device=ids.device)
+    position[rows] = torch.arange(rows.numel(), device=ids.device)
+    return rows, position[ids]
+
+
 def reference_threshold(v: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """The paper's formula, unfused (tests compare against it)."""
     return torch.sign(v) * torch.relu(torch.abs(v) - torch.sigmoid(s))

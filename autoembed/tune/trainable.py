@@ -35,11 +35,12 @@ class TrialContext:
 
 
 def point_label(params: dict[str, Any]) -> str:
-    """A short, readable name of a trial's sampled point."""
+    """A short, readable name of a trial's sampled point (scalar values only)."""
     def fmt(v: Any) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
-    return ",".join(f"{k.split('.')[-1]}={fmt(v)}" for k, v in sorted(params.items())) or "-"
+    scalars = {k: v for k, v in params.items() if isinstance(v, (int, float, str, bool))}
+    return ",".join(f"{k.split('.')[-1]}={fmt(v)}" for k, v in sorted(scalars.items())) or "-"
 
 
 class TrialReporter:
