@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 from test_trainer import toy_data
+from torch import nn
 
 import autoembed.experiment as experiment
 from autoembed.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig

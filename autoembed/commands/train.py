@@ -113,7 +113,8 @@ def add_method_flags(parser: argparse.ArgumentParser, method: str) -> None:
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None
         )
         group.add_argument(
-            flag, dest=HP_PREFIX + f.name, type=converter(hints[f.name]), default=None,
+            flag, dest=HP_PREFIX + f.name, type=converter(hints[f.name]),
+            default=argparse.SUPPRESS,  # only flags given on the command line override the Config
             metavar=_metavar(hints[f.name]), help=f"(default: {default!r})",
         )
 
@@ -155,7 +156,7 @@ def method_params(args: argparse.Namespace) -> dict[str, Any]:
         key = key.strip().replace("-", "_")
         params[key] = converter(hints[key])(value) if key in hints else value
     for name, value in vars(args).items():
-        if name.startswith(HP_PREFIX) and value is not None:
+        if name.startswith(HP_PREFIX):
             params[name[len(HP_PREFIX):]] = value
     return params
 
@@ -251,7 +252,11 @@ def _bool(s: str) -> bool:
 
 
 def _metavar(hint: Any) -> str:
-    origin = get_origin(hint)
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return _metavar(next(a for a in args if a is not type(None)))
+    if origin is Literal:
+        return "{" + ",".join(map(str, args)) + "}"
     if origin in (tuple, list):
         return "A,B,..."
     return getattr(hint, "__name__", "VALUE").upper()

@@ -80,6 +80,9 @@ def smoke_spec(spec: SweepSpec) -> SweepSpec:
 def ensure_ray(address: str | None = None) -> None:
     """Connect to ``address`` (``auto``, ``ray://...``) or start an embedded local Ray."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Per-epoch checkpoints with num_to_keep force a state snapshot each time (~10 ms); Tune
+    # warns about it every few seconds. Expected here, so the warning is off.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     import ray
 
     if ray.is_initialized():
@@ -97,10 +100,32 @@ def load_datasets(spec: SweepSpec) -> dict[str, CTRData]:
     return {d.label: load_dataset(d.data_config()) for d in spec.datasets}
 
 
-def make_trainable(spec: SweepSpec, datasets: dict[str, CTRData]) -> Any:
+def save_sweep_artifacts(spec: SweepSpec, datasets: dict[str, CTRData], results_dir: Path) -> None:
+    """Per-dataset train-split frequencies (and planted sizes) plus the environment, for the
+    analysis figures (sizes vs frequency, planted-size recovery) and the report."""
+    import numpy as np
+
+    from analysis.artifacts import save_dataset_artifacts, save_environment
+    from autoembed.data.base import split_indices
+
+    for d in spec.datasets:
+        data = datasets[d.label]
+        train = split_indices(data.num_rows, d.data_config().split_seed).train
+        counts = np.bincount(np.asarray(data.ids[train]).ravel(), minlength=data.num_features)
+        save_dataset_artifacts(results_dir, data.name, counts, data.planted_dims)
+    save_environment(results_dir)
+
+
+def make_trainable(
+    spec: SweepSpec, datasets: dict[str, CTRData], results_dir: Path | None = None
+) -> Any:
     from ray import tune
 
-    context = TrialContext(spec=spec, plugins=resolved_plugins(spec))
+    context = TrialContext(
+        spec=spec,
+        plugins=resolved_plugins(spec),
+        results_dir=None if results_dir is None or is_uri(spec.storage_path) else str(results_dir),
+    )
     shared = tune.with_parameters(run_trial, context=context, datasets=datasets)
     return tune.with_resources(shared, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
@@ -185,10 +210,11 @@ def run_sweep(
         print(f"sweep {spec.name!r}: {count_trials(spec)} trial(s) -> {results_dir}")
 
     datasets = load_datasets(spec)
+    save_sweep_artifacts(spec, datasets, results_dir)
     ensure_ray(address)
     param_space, search_alg, num_samples = _search_setup(spec)
     tuner = tune.Tuner(
-        make_trainable(spec, datasets),
+        make_trainable(spec, datasets, results_dir),
         param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=search_alg,
@@ -234,7 +260,7 @@ def resume_sweep(path: str, *, address: str | None = None, verbose: bool = True)
     datasets = load_datasets(spec)
     ensure_ray(address)
     tuner = tune.Tuner.restore(
-        path, make_trainable(spec, datasets), resume_unfinished=True, resume_errored=True
+        path, make_trainable(spec, datasets, results_dir), resume_unfinished=True, resume_errored=True
     )
     run_config = tuner._local_tuner.get_run_config() if tuner._local_tuner else None
     for cb in (run_config.callbacks or []) if run_config else []:

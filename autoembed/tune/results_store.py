@@ -19,6 +19,9 @@ CSV_NAME = "results.csv"
 PARQUET_NAME = "results.parquet"
 
 
+ARTIFACT_COLUMNS = ("feature_dims_path", "trace_path")
+
+
 def row_key(row: dict[str, Any]) -> tuple[str, str, str]:
     return (str(row.get("trial_id", "")), str(row.get("phase", "")), str(row.get("point", "")))
 
@@ -62,12 +65,21 @@ class ResultsStore:
     def add(self, rows: list[dict[str, Any]]) -> int:
         """Insert or replace ``rows``; an ok row of a trial drops that trial's failure row."""
         for row in rows:
+            self._relativise(row)
             if row.get("status", "ok") == "ok":
                 self.rows.pop((str(row.get("trial_id", "")), "failed", "failed"), None)
             self.rows[row_key(row)] = row
         if rows:
             self.write()
         return len(rows)
+
+    def _relativise(self, row: dict[str, Any]) -> None:
+        """Artifact paths inside the experiment folder are stored relative to it (portable)."""
+        root = self.folder.resolve()
+        for key in ARTIFACT_COLUMNS:
+            value = row.get(key)
+            if value and Path(value).is_absolute() and Path(value).resolve().is_relative_to(root):
+                row[key] = str(Path(value).resolve().relative_to(root))
 
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(list(self.rows.values()))

@@ -32,6 +32,9 @@ class TrialContext:
 
     spec: SweepSpec
     plugins: list[str] = field(default_factory=list)
+    # Local experiment folder: per-point artifacts go to <it>/artifacts/trials/<trial_id>/ so the
+    # rows' paths outlive Ray's session folder. None (URI storage): the trial folder, synced.
+    results_dir: str | None = None
 
 
 def point_label(params: dict[str, Any]) -> str:
@@ -145,6 +148,13 @@ def configure(cfg: ExperimentConfig, threads: int, device: str) -> ExperimentCon
     return cfg
 
 
+def artifacts_dir_for(context: TrialContext, trial_dir: Path, trial_id: str) -> Path:
+    """Where a trial writes its feature sizes and search traces."""
+    if context.results_dir is None:
+        return trial_dir / "artifacts"
+    return Path(context.results_dir) / "artifacts" / "trials" / trial_id
+
+
 def run_trial(config: dict[str, Any], context: TrialContext, datasets: dict[str, CTRData]) -> None:
     """Ray Tune function trainable: one (dataset, model, method point, seed)."""
     from autoembed.experiment import run_experiment
@@ -167,7 +177,7 @@ def run_trial(config: dict[str, Any], context: TrialContext, datasets: dict[str,
         cfg,
         datasets[group["dataset"]],
         checkpointer=reporter,
-        artifacts_dir=trial_dir / "artifacts",
+        artifacts_dir=artifacts_dir_for(context, trial_dir, ctx.get_trial_id()),
         on_row=reporter.on_row,
         on_epoch=reporter.on_epoch,
     )
