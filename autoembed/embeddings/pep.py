@@ -139,7 +139,8 @@ class PEPEmbedding(EmbeddingMethod):
             self.weight = nn.Parameter(weight)
             self.threshold = nn.Parameter(s)
         self.register_buffer("field_index", torch.as_tensor(spec.field_of_feature, dtype=torch.int64))
-        self.initial_weight = weight.clone() if cfg.reinit == "rewind" else None
+        # a buffer, so it follows .to(device) and checkpoints with the module
+        self.register_buffer("initial_weight", weight.clone() if cfg.reinit == "rewind" else None)
         self.target_counts = [self._target_count(t) for t in cfg.targets]
         self.snapshots: list[Snapshot] = []
         self.trace: list[dict[str, Any]] = []
@@ -155,6 +156,17 @@ class PEPEmbedding(EmbeddingMethod):
         if count > total:
             raise ValueError(f"target {target} exceeds the dense table's {total} entries")
         return count
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        """``.to(device)`` / ``.cuda()`` / ``.cpu()`` also move the sparse_lazy optimizer state
+        (it lives outside the registered tensors). Snapshot masks stay on the host on purpose:
+        they travel in checkpoints and retrain points (loadable on any machine) and cost no
+        accelerator memory; the retrain embedding built from one is moved by the trainer."""
+        super()._apply(fn, recurse)
+        if self._tables is not None:
+            for table, tensor in zip(self._tables, (self.weight, self.threshold), strict=True):
+                table.move_to(tensor, fn)
+        return self
 
     # --- forward ------------------------------------------------------------------------------
     def _threshold_rows(self, s: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -280,7 +292,7 @@ class PEPEmbedding(EmbeddingMethod):
         if not new:
             return
         mask = pruned_mask(self.weight.detach(), self.threshold.detach(),
-                           self.config.granularity, self.field_index).cpu()
+                           self.config.granularity, self.field_index).cpu()  # see _apply
         for target, count in new:
             self.snapshots.append(Snapshot(target, count, step, nonzeros, mask))
 
@@ -329,5 +341,5 @@ class PEPEmbedding(EmbeddingMethod):
             weight = self.initial_weight
         else:
             weight = nn.init.xavier_uniform_(torch.empty(self.spec.num_features, self.spec.dim))
-        return MaskedEmbedding(self.spec, weight, snap.mask,
+        return MaskedEmbedding(self.spec, weight.cpu(), snap.mask,
                                MaskedConfig(weight_decay=self.config.weight_decay))

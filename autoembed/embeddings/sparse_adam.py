@@ -38,8 +38,11 @@ def lazy_decay(p: torch.Tensor, m: torch.Tensor, v: torch.Tensor, t0: torch.Tens
     """Apply ``gap`` zero-task-gradient Adam steps (coupled L2) to rows ``p`` (see module doc).
 
     ``p, m, v``: ``[R, C]``; ``t0``: ``[R]`` last step each row is current at; ``gap``: ``[R]``.
+    Per-row quantities (piece lengths, bias corrections) are ``[R, 1]``; the ``[R, C]`` work is
+    about 20 fused/in-place elementwise ops per piece.
     """
     b1, b2 = betas
+    wd = weight_decay
     k = gap.to(p.dtype).unsqueeze(1)
     start = t0.to(p.dtype).unsqueeze(1)
     done = torch.zeros_like(k)
@@ -56,19 +59,21 @@ def lazy_decay(p: torch.Tensor, m: torch.Tensor, v: torch.Tensor, t0: torch.Tens
         t_mid = start + done + half
         bc1 = (1 - b1**t_mid).clamp_min(1e-12)
         bc2 = (1 - b2**t_mid).clamp_min(1e-12)
-        g = weight_decay * p
-        v_mid = b2_half * v + (1 - b2_half) * g * g
-        scale = lr / bc1 / (torch.sqrt(v_mid / bc2) + eps)
+        single = length <= 1
+        pull = length - sum_b1  # [R, 1]: the L2 pull's effective step count in this piece
+        # denominator frozen at the piece's midpoint: v there mixes the carried v and g^2
+        v_mid = (p * p).mul_((1 - b2_half) * wd * wd).add_(v * b2_half)
+        scale = v_mid.div_(bc2).sqrt_().add_(eps).reciprocal_().mul_(lr / bc1)
         # momentum carried in (may cross zero, as the reference's overshoot does) ...
-        p_mom = p - scale * m * sum_b1
+        p_mom = torch.addcmul(p, scale, m * sum_b1, value=-1.0)
         # ... then the L2 pull. One step: exact (g = wd * p at the step's start). Longer: with
         # the denominator frozen, dp/dj = -scale * wd * p, exponential decay toward 0.
-        one_step = p_mom - scale * g * (length - sum_b1)
-        decayed = p_mom * torch.exp(-scale * weight_decay * (length - sum_b1))
-        p = torch.where(length <= 1, one_step, decayed)
-        g = torch.where(length <= 1, g, weight_decay * 0.5 * (p_mom + decayed))
-        m = b1_len * m + (1 - b1_len) * g
-        v = b2_len * v + (1 - b2_len) * g * g
+        one_step = torch.addcmul(p_mom, scale, p * (wd * pull), value=-1.0)
+        decayed = scale.mul_(-wd * pull).exp_().mul_(p_mom)
+        g = torch.where(single, p * wd, (p_mom + decayed).mul_(0.5 * wd))
+        p = torch.where(single, one_step, decayed)
+        m = (m * b1_len).add_(g * (1 - b1_len))
+        v = (v * b2_len).add_(g.square_().mul_(1 - b2_len))
         done = end
     return p, m, v
 
@@ -88,6 +93,12 @@ class LazyAdamTable:
         self.exp_avg_sq = torch.zeros_like(table)
         self.current_at = torch.zeros(table.shape[0], dtype=torch.int64, device=table.device)
 
+    def move_to(self, table: torch.Tensor, fn: Any) -> None:
+        """Rebind to ``table`` (the owner's moved tensor) and move the state with ``fn``."""
+        self.table = table
+        self.exp_avg, self.exp_avg_sq = fn(self.exp_avg), fn(self.exp_avg_sq)
+        self.current_at = fn(self.current_at)
+
     def catch_up(self, rows: torch.Tensor | None, step: int) -> None:
         """Bring ``rows`` (all when None) up to completed step ``step`` with the lazy drift."""
         if rows is None:
@@ -95,24 +106,44 @@ class LazyAdamTable:
                 self.catch_up(torch.arange(lo, min(lo + (1 << 16), self.table.shape[0]),
                                            device=self.table.device), step)
             return
-        t0 = self.current_at[rows]
-        gap = step - t0
-        p, m, v = lazy_decay(self.table[rows], self.exp_avg[rows], self.exp_avg_sq[rows], t0, gap,
-                             self.lr, self.betas, self.eps, self.weight_decay, self.segments)
-        self.table[rows], self.exp_avg[rows], self.exp_avg_sq[rows] = p, m, v
-        self.current_at[rows] = step
+        # index_select / index_copy_: several times faster than t[rows] / t[rows] = x on CPU
+        gap = step - self.current_at.index_select(0, rows)
+        if not rows.numel() or int(gap.max()) <= 0:
+            return
+        one = gap == 1  # exact: one dense step with no task gradient
+        if bool(one.any()):
+            ones = rows[one]
+            self.step_rows(ones, torch.zeros(len(ones), *self.table.shape[1:],
+                                             device=self.table.device), step)
+        rows = rows[gap > 1]
+        if not rows.numel():
+            return
+        t0 = self.current_at.index_select(0, rows)
+        p, m, v = lazy_decay(*self._gather(rows), t0, step - t0, self.lr, self.betas, self.eps,
+                             self.weight_decay, self.segments)
+        self._scatter(rows, p, m, v, step)
+
+    def _gather(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return (self.table.index_select(0, rows), self.exp_avg.index_select(0, rows),
+                self.exp_avg_sq.index_select(0, rows))
+
+    def _scatter(self, rows: torch.Tensor, p: torch.Tensor, m: torch.Tensor, v: torch.Tensor,
+                 step: int) -> None:
+        self.table.index_copy_(0, rows, p)
+        self.exp_avg.index_copy_(0, rows, m)
+        self.exp_avg_sq.index_copy_(0, rows, v)
+        self.current_at.index_fill_(0, rows, step)
 
     def step_rows(self, rows: torch.Tensor, grad: torch.Tensor, step: int) -> None:
         """One Adam step ``step`` (1-based) on ``rows`` (unique, current at ``step - 1``)."""
         b1, b2 = self.betas
-        p = self.table[rows]
+        p, m, v = self._gather(rows)
         g = grad + self.weight_decay * p if self.weight_decay else grad
-        m = self.exp_avg[rows].mul_(b1).add_(g, alpha=1 - b1)
-        v = self.exp_avg_sq[rows].mul_(b2).addcmul_(g, g, value=1 - b2)
+        m.mul_(b1).add_(g, alpha=1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
         denom = (v.sqrt() / math.sqrt(1 - b2**step)).add_(self.eps)
         p.addcdiv_(m, denom, value=-self.lr / (1 - b1**step))
-        self.table[rows], self.exp_avg[rows], self.exp_avg_sq[rows] = p, m, v
-        self.current_at[rows] = step
+        self._scatter(rows, p, m, v, step)
 
     def state_dict(self) -> dict[str, Any]:
         return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq,

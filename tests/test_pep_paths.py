@@ -1,0 +1,83 @@
+"""PEP's fast paths (unique-row threshold, index_add gather), device moves and config."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_pep import fit_tiny, make_pep, make_spec, random_ids
+
+from autoembed.embeddings.gather import gather_rows
+from autoembed.embeddings.pep import PEPConfig
+from autoembed.embeddings.pep_threshold import unique_rows
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("num_rows", [50, 100_000])  # marked (small table) and sorted paths
+def test_unique_rows_matches_torch_unique(num_rows):
+    ids = torch.randint(0, 50, (64, 3), generator=torch.Generator().manual_seed(0)) * (num_rows // 50)
+    rows, inverse = unique_rows(ids, num_rows)
+    expected_rows, expected_inverse = torch.unique(ids, return_inverse=True)
+    assert torch.equal(rows, expected_rows)
+    assert torch.equal(inverse, expected_inverse)
+    assert torch.equal(rows[inverse], ids)
+
+
+def test_gather_rows_matches_embedding_forward_and_backward():
+    gen = torch.Generator().manual_seed(1)
+    table = torch.randn(30, 5, generator=gen, requires_grad=True)
+    ids = torch.randint(0, 30, (40, 4), generator=gen)  # with repeats: gradients accumulate
+    upstream = torch.randn(40, 4, 5, generator=gen)
+    (gather_rows(table, ids) * upstream).sum().backward()
+    fast = table.grad.clone()
+    table.grad = None
+    (torch.nn.functional.embedding(ids, table) * upstream).sum().backward()
+    torch.testing.assert_close(fast, table.grad)
+    assert torch.equal(gather_rows(table, ids), table[ids])
+
+
+def test_integer_threshold_init_is_accepted():
+    emb = make_pep(granularity="feature_dim", threshold_init=-15)
+    assert emb.threshold.dtype == torch.float32
+    assert float(emb.threshold.detach()[0, 0]) == -15.0
+
+
+def test_initial_weight_is_a_buffer_that_follows_the_module():
+    emb = make_pep(granularity="feature")
+    assert "initial_weight" in dict(emb.named_buffers())
+    emb.double()
+    assert emb.initial_weight.dtype == torch.float64
+    assert make_pep(reinit="random").initial_weight is None
+
+
+def test_sparse_lazy_state_follows_the_module():
+    spec = make_spec((20, 20), 4)
+    emb = make_pep(spec=spec, granularity="feature_dim", optimizer_mode="sparse_lazy",
+                   threshold_init=-6.0, targets=(0.5,), count_every=5)
+    fit_tiny(emb, 5, 0.02, batch=4)
+    v_table, s_table = emb._lazy_tables()
+    emb.double()  # stands for .to("cuda"): every tensor is replaced
+    assert v_table.table is emb.weight and s_table.table is emb.threshold
+    assert v_table.exp_avg.dtype == torch.float64
+    before = emb.weight.clone()
+    ids = random_ids(4, spec, torch.Generator().manual_seed(3))
+    emb(ids).sum().backward()  # keeps training on the moved tensors
+    emb._optimizer.step()
+    assert emb._optimizer.completed_steps == 6
+    assert not torch.equal(emb.weight[ids.unique()], before[ids.unique()])
+
+
+def test_recommended_settings_are_valid_configs():
+    for gran in ("global", "dimension", "feature", "feature_dim"):
+        cfg = PEPConfig.recommended("ml-1m", gran)
+        assert cfg.granularity == gran and cfg.threshold_init > -15
+    assert PEPConfig.recommended("elsewhere", "global") == PEPConfig(granularity="global")
+
+
+def test_eval_forward_matches_training_forward():
+    emb = make_pep(granularity="field_dim", threshold_init=-3.0)
+    ids = random_ids(8, emb.spec, torch.Generator().manual_seed(2))
+    train_out = emb(ids)
+    emb.eval()
+    with torch.inference_mode():
+        assert torch.equal(emb(ids), train_out.detach())
