@@ -81,3 +81,33 @@ def test_eval_forward_matches_training_forward():
     emb.eval()
     with torch.inference_mode():
         assert torch.equal(emb(ids), train_out.detach())
+
+
+def test_sparse_lazy_eval_forward_reads_caught_up_rows_without_writing():
+    spec = make_spec((20, 20), 4)
+    emb = make_pep(spec=spec, granularity="feature", optimizer_mode="sparse_lazy",
+                   threshold_init=-6.0, targets=(0.5,), weight_decay=1e-2, count_every=50)
+    fit_tiny(emb, 30, 0.02, batch=2)
+    stored = emb.weight.clone(), emb.threshold.clone()
+    ids = torch.arange(40).view(-1, 2)
+    emb.eval()
+    with torch.inference_mode():
+        out = emb(ids)
+    assert torch.equal(emb.weight, stored[0]) and torch.equal(emb.threshold, stored[1])
+    emb.materialize()  # now every row is current in place: the same table as the forward saw
+    assert not torch.equal(emb.weight, stored[0])
+    with torch.inference_mode():
+        torch.testing.assert_close(emb(ids), out)
+
+
+def test_sparse_lazy_resume_keeps_the_step_count():
+    emb = make_pep(spec=make_spec((20, 20), 4), granularity="feature_dim",
+                   optimizer_mode="sparse_lazy", threshold_init=-6.0, targets=(0.5,))
+    fit_tiny(emb, 4, 0.02, batch=2)
+    state = emb._optimizer.state_dict()
+    assert state["completed_steps"] == 4
+    again = emb.extra_optimizers(0.02, 0.0)[0]  # a resumed trainer builds its optimizers anew
+    assert again.completed_steps == 4
+    again.completed_steps = 0
+    again.load_state_dict(state)
+    assert again.completed_steps == 4

@@ -22,6 +22,12 @@ The next count is due after ``count_every`` steps, or sooner when the last two c
 that the next target will be crossed earlier (half the predicted distance, at least one step),
 so counts cluster where a target is reached and the snapshot is taken at the first counted step
 whose exact count is <= the target. The count stored with a snapshot is exact at its step.
+In ``sparse_lazy`` mode an exact count first applies every row's pending drift (O(table), as
+the dense reference's every optimizer step is): for huge tables raise ``count_every`` so the
+count's cost, spread over the steps between counts, stays small (measured: see
+``benchmarks/pep_table_size.py``'s "count s" column; e.g. a count costing 100 steps' time with
+``count_every=2000`` adds 5%). The count cannot be made incremental *and* exact: an untouched
+row's entries change every step (the drift), so the count of rows outside the batch changes too.
 """
 
 from __future__ import annotations
@@ -50,10 +56,11 @@ OPTIMIZER_MODES = ("dense", "sparse_lazy")
 REINITS = ("rewind", "random")
 
 
+# Tuned search settings per dataset and granularity (reasoning: PEPConfig's docstring).
 RECOMMENDED: dict[str, dict[str, dict[str, Any]]] = {
     "ml-1m": {
-        "global": {"threshold_init": -8.0, "threshold_lr": 0.03, "threshold_weight_decay": 1e-2},
-        "dimension": {"threshold_init": -8.0, "threshold_lr": 0.03, "threshold_weight_decay": 1e-2},
+        "global": {"threshold_init": -8.0, "threshold_lr": 0.03, "threshold_weight_decay": 0.1},
+        "dimension": {"threshold_init": -8.0, "threshold_lr": 0.03, "threshold_weight_decay": 0.1},
         "feature": {"threshold_init": -8.0, "threshold_lr": 0.01},
         "feature_dim": {"threshold_init": -8.0, "threshold_lr": 0.01},
     },
@@ -63,6 +70,31 @@ RECOMMENDED_SEARCH_EPOCHS = {"ml-1m": 30}
 
 @dataclass
 class PEPConfig:
+    """PEP's search settings. ``PEPConfig.recommended(dataset, granularity)`` gives tuned ones.
+
+    MovieLens-1M (FM, D=32, batch 4096, lr 1e-3; ``RECOMMENDED["ml-1m"]``) and why:
+
+    - Init -8, not the reference's -15. Xavier's bound for 13.5k x 32 is sqrt(6/(N+D)) ~ 0.021,
+      so pruning starts only once sigmoid(s) ~ 1e-3..1e-2, i.e. s ~ -7..-4.6. From -15 the
+      decay-driven drift needs thousands of steps (it slows as |s| falls, because Adam's second
+      moment remembers the larger past ``wd * s``), while V grows (mean |V| 0.030 -> 0.042 in
+      three epochs), moving the goal away. At -8 pruning starts within the first epoch.
+    - Once sigmoid(s) matters, the task gradient on s (it pushes the threshold down: pruning a
+      useful entry costs loss) competes with the decay ``wd_s * s``; Adam normalises their sum,
+      so s rises only while the decay outweighs the task pull, and that pull is summed over
+      every gathered entry sharing one s: ~B*F*D entries for ``global``, B*F for ``dimension``,
+      one feature's occurrences for ``feature``/``feature_dim``. Hence the shared thresholds
+      need a much larger ``threshold_weight_decay``. Measured (global, threshold_lr 0.03):
+      wd_s 1e-5 kept 88% after 8 epochs, 1e-2 stalled at 36%, 0.1 reached 50/20/10/5% at steps
+      181/286/503/740 (about 5 epochs).
+    - Per-feature thresholds barely feel the task: with threshold_lr 0.03 the drift alone took
+      feature_dim from 73% to 6% kept within one epoch; threshold_lr 0.01 (reference decay
+      1e-5) spreads 20/10/5% over steps ~840/1010/1230, so V trains for ~6 epochs first.
+    - Retrained AUC at a given sparsity changed little with how late the mask was taken
+      (global mask at step 3464 vs feature_dim at 843, both 20%: test AUC 0.882 vs 0.881), so
+      the faster schedules are kept.
+    """
+
     granularity: str = "feature_dim"  # global | dimension | feature | feature_dim | field | field_dim
     threshold_init: float = -15.0  # s at step 0 (reference: -15 on MovieLens-1M, -150 on Criteo)
     targets: tuple[float, ...] = (0.5, 0.2, 0.1, 0.05)  # <= 1: fraction of N*D kept; > 1: count
@@ -192,19 +224,27 @@ class PEPEmbedding(EmbeddingMethod):
 
     def _gather_sparse(self, uniq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """sparse_lazy: the batch's rows (caught up on their pending drift) and their ``s``, from
-        leaves whose gradients :meth:`_apply_sparse_step` hands to the row-sparse optimizer."""
+        leaves whose gradients :meth:`_apply_sparse_step` hands to the row-sparse optimizer
+        (with the caught-up optimizer state, so each row is read and written once a step)."""
         per_feature = is_per_feature(self.config.granularity)
-        if self._optimizer is not None:  # before the first step nothing is pending
-            v_table, s_table = self._lazy_tables()
-            v_table.catch_up(uniq, self._optimizer.completed_steps)
-            if per_feature:
-                s_table.catch_up(uniq, self._optimizer.completed_steps)
+        step = self._optimizer.completed_steps if self._optimizer is not None else 0
+        v_table, s_table = self._lazy_tables() if self._tables is not None else (None, None)
+        if v_table is not None:
+            v_held = v_table.current_rows(uniq, step)
+            rows = v_held[0]
+        else:  # before extra_optimizers nothing is pending
+            v_held, rows = None, self.weight.index_select(0, uniq)
+        if per_feature and s_table is not None:
+            s_held = s_table.current_rows(uniq, step)
+            s = s_held[0]
+        else:
+            s_held = None
+            s = self.threshold.index_select(0, uniq) if per_feature else self.threshold.clone()
         recording = self.training and torch.is_grad_enabled()
-        rows = self.weight.index_select(0, uniq).requires_grad_(recording)
-        s = self.threshold.index_select(0, uniq) if per_feature else self.threshold.detach().clone()
+        rows.requires_grad_(recording)
         s.requires_grad_(recording)
         if recording:
-            self._pending = (uniq, rows, s)
+            self._pending = (uniq, rows, s, v_held, s_held)
         return rows, (s if per_feature else self._threshold_rows(s, uniq))
 
     # --- optimisation -------------------------------------------------------------------------
@@ -222,7 +262,8 @@ class PEPEmbedding(EmbeddingMethod):
         if not self.sparse:
             return []
         self._lazy_tables(lr)
-        self._optimizer = LazyRowAdam([self.weight, self.threshold], self._apply_sparse_step)
+        done = self._optimizer.completed_steps if self._optimizer is not None else 0
+        self._optimizer = LazyRowAdam([self.weight, self.threshold], self._apply_sparse_step, done)
         return [self._optimizer]
 
     def _lazy_tables(self, lr: float | None = None) -> tuple[LazyAdamTable, LazyAdamTable]:
@@ -240,15 +281,15 @@ class PEPEmbedding(EmbeddingMethod):
     def _apply_sparse_step(self, step: int) -> None:
         if self._pending is None:
             return
-        uniq, rows, s = self._pending
+        uniq, rows, s, v_held, s_held = self._pending
         self._pending = None
         v_table, s_table = self._lazy_tables()
-        if rows.grad is not None:
-            v_table.step_rows(uniq, rows.grad, step)
+        v_grad = rows.grad if rows.grad is not None else torch.zeros_like(rows)
+        v_table.step_rows(uniq, v_grad, step, v_held)
         s_rows = (uniq if is_per_feature(self.config.granularity)
                   else torch.arange(s.shape[0], device=s.device))
         s_grad = s.grad if s.grad is not None else torch.zeros_like(s)
-        s_table.step_rows(s_rows, s_grad, step)
+        s_table.step_rows(s_rows, s_grad, step, s_held)
 
     def materialize(self) -> None:
         """sparse_lazy: apply every row's pending drift (before a count, snapshot or export)."""

@@ -32,20 +32,26 @@ class PrunedTable:
     def nnz(self) -> int:
         return int(self.data.numel())
 
+    def to(self, device: str | torch.device) -> PrunedTable:
+        """A copy whose arrays live on ``device`` (lookups then run there)."""
+        return PrunedTable(self.data.to(device), self.indices.to(device), self.indptr.to(device),
+                           self.shape, dict(self.meta))
+
     def lookup(self, ids: torch.Tensor) -> torch.Tensor:
-        """Dense rows for ``ids`` (any shape) -> ``ids.shape + (D,)``."""
+        """Dense rows for ``ids`` (any shape) -> ``ids.shape + (D,)``, on the table's device."""
         n, d = self.shape
-        flat = ids.reshape(-1).to(torch.int64)
+        device = self.data.device
+        flat = ids.reshape(-1).to(device, torch.int64)
         if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= n):
             raise IndexError(f"ids must lie in [0, {n}); got range [{int(flat.min())}, {int(flat.max())}]")
         starts, ends = self.indptr[flat], self.indptr[flat + 1]
         lengths = ends - starts
-        out = torch.zeros(flat.numel(), d, dtype=self.data.dtype)
+        out = torch.zeros(flat.numel(), d, dtype=self.data.dtype, device=device)
         total = int(lengths.sum())
         if total:
-            out_row = torch.repeat_interleave(torch.arange(flat.numel()), lengths)
+            out_row = torch.repeat_interleave(torch.arange(flat.numel(), device=device), lengths)
             first = torch.repeat_interleave(starts - (torch.cumsum(lengths, 0) - lengths), lengths)
-            entry = torch.arange(total) + first
+            entry = torch.arange(total, device=device) + first
             out[out_row, self.indices[entry]] = self.data[entry]
         return out.reshape(*ids.shape, d)
 

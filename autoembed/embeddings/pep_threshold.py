@@ -46,21 +46,22 @@ class _SoftThreshold(torch.autograd.Function):
         if s.numel() == 1 and v.device.type == "cpu":  # one fused kernel (softshrink)
             out = torch.nn.functional.softshrink(v, float(g))
         else:
-            out = v - torch.clamp(v, -g, g)
+            out = torch.clamp(v, -g, g).neg_().add_(v)  # v - clamp(v, -g, g), one allocation
         ctx.save_for_backward(out, g)
         ctx.s_shape = s.shape
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        # Float arithmetic only (a bool mask takes a slow path on CPU), and two fresh [B, F, D]
-        # buffers at most (each new large buffer costs page faults on CPU).
+        # Float arithmetic only (a bool mask takes a slow path on CPU), and few fresh buffers
+        # (each new large buffer costs page faults on CPU).
         out, g = ctx.saved_tensors
         active_sign = torch.sign(out)  # +-1 where |v| > g, else 0
         signed = grad * active_sign
         grad_s = None
         if ctx.needs_input_grad[1]:
-            grad_s = -signed.sum_to_size(ctx.s_shape) * g * (1.0 - g)
+            neg_slope = g * (g - 1.0)  # -g'(s) = -g (1 - g), shaped like s
+            grad_s = signed.sum_to_size(ctx.s_shape) * neg_slope
         grad_v = signed.mul_(active_sign) if ctx.needs_input_grad[0] else None  # grad*[|v|>g]
         return grad_v, grad_s
 
