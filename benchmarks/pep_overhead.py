@@ -4,6 +4,9 @@ embedding, same batches, same data, one run. Target: PEP step <= 1.10x the unifo
 Steps mirror the trainer (fused Adam over model + embedding groups, zero_grad(set_to_none),
 ``after_step`` with PEP's scheduled exact counts included). Variants are interleaved in rounds
 so machine noise hits them alike; the figure is the median of the per-round step times.
+Two base lines: the project's uniform embedding (``nn.functional.embedding``) and the same
+table gathered with PEP's ``gather_rows`` (``index_add_`` backward, ~4x cheaper on CPU), so the
+threshold's own cost is visible apart from the faster gather.
 
     flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/pep_overhead.py
 """
