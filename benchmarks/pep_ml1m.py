@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search-epochs", type=int, default=None,
                         help="cap on the search phase (default: the recommended setting's)")
     parser.add_argument("--batch-size", type=int, default=4096)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=1e-3, help="search-phase learning rate")
+    parser.add_argument("--retrain-lr", type=float, default=None,
+                        help="learning rate of uniform and of every retrain (default: --lr)")
+    parser.add_argument("--weight-decay", type=float, default=0.0,
+                        help="coupled L2 of uniform and of every retrain's non-embedding params")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: parse_value(v) for k, v in overrides.items()}
     data = load_dataset(DataConfig(name="ml-1m"))
     train = TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
-                        lr=args.lr, seed=args.seed, threads=args.threads, device=args.device,
+                        lr=args.retrain_lr or args.lr, weight_decay=args.weight_decay,
+                        seed=args.seed, threads=args.threads, device=args.device,
                         max_steps=args.max_steps)
     print(f"# ml-1m FM D={args.dim}: {data.num_rows} rows, {data.num_features} features, dense "
           f"table {data.num_features * args.dim} params; batch {args.batch_size}, lr {args.lr}, "
@@ -85,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     for gran in filter(None, args.granularities.split(",")):
         cfg = replace(PEPConfig.recommended("ml-1m", gran), targets=targets, **overrides)
         search_epochs = args.search_epochs or PEPConfig.recommended_search_epochs("ml-1m")
-        search = replace(train, epochs=search_epochs)
+        search = replace(train, epochs=search_epochs, lr=args.lr, weight_decay=0.0)
         params = {k: v for k, v in asdict(cfg).items() if v != getattr(PEPConfig(), k)}
         print(f"# pep/{gran}: {params}, search <= {search_epochs} epochs", flush=True)
         runs.append(("pep", gran, asdict(cfg), search))
