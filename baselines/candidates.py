@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from autoembed.embeddings.base import EmbeddingSpec, RetrainPoint
+from autoembed.embeddings.gather import gather_rows
 from baselines.projected import BlockEmbedding
 
 
@@ -45,7 +46,7 @@ class CandidateStack(nn.Module):
         flat = ids.reshape(-1)
         outs = []
         for table, proj, norm in zip(self.tables, self.projections, self.norms, strict=True):
-            out = norm(proj(nn.functional.embedding(flat, table)))
+            out = norm(proj(gather_rows(table, flat)))
             outs.append(torch.tanh(out) if self.tanh else out)
         return torch.stack(outs, dim=1).reshape(*ids.shape, len(self.sizes), self.dim)
 

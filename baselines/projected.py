@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, dense_bytes
+from autoembed.embeddings.gather import gather_rows
 
 
 class BlockTables(nn.Module):
@@ -60,7 +61,7 @@ class BlockTables(nn.Module):
                 nn.init.xavier_uniform_(proj.weight)
 
     def _lookup(self, block: int, rows: torch.Tensor) -> torch.Tensor:
-        return self.projections[block](nn.functional.embedding(rows, self.tables[block]))
+        return self.projections[block](gather_rows(self.tables[block], rows))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         flat = ids.reshape(-1).long()

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, dense_bytes
+from autoembed.embeddings.gather import gather_rows
 
 OPERATIONS = ("mult", "add")
 
@@ -85,8 +86,8 @@ class QRHashEmbedding(EmbeddingMethod):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         quotient = torch.cat([self.quotient, self.identity_row])
-        q = nn.functional.embedding(self.q_idx[ids], quotient)
-        r = nn.functional.embedding(self.r_idx[ids], self.remainder)
+        q = gather_rows(quotient, self.q_idx[ids])
+        r = gather_rows(self.remainder, self.r_idx[ids])
         return q * r if self.config.operation == "mult" else q + r
 
     def num_params(self) -> int:

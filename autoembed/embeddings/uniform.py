@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, dense_bytes
+from autoembed.embeddings.gather import gather_rows
 
 
 @dataclass
@@ -34,7 +35,7 @@ class UniformEmbedding(EmbeddingMethod):
             nn.init.xavier_uniform_(self.weight)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return nn.functional.embedding(ids, self.weight)
+        return gather_rows(self.weight, ids)
 
     def num_params(self) -> int:
         return self.weight.numel()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from autoembed.embeddings.gather import gather_rows
+
 
 class MLP(nn.Sequential):
     """``Linear -> [BatchNorm] -> ReLU -> [Dropout]`` per hidden layer, then a linear output."""
@@ -43,7 +45,7 @@ class FirstOrder(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
-        return nn.functional.embedding(ids, self.weight).sum(dim=(1, 2)) + self.bias
+        return gather_rows(self.weight, ids).sum(dim=(1, 2)) + self.bias
 
 
 def fm_pairwise(emb: torch.Tensor) -> torch.Tensor:
