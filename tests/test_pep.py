@@ -198,6 +198,21 @@ def test_retrain_mask_is_frozen_and_rewound():
     assert not torch.equal(fresh.weight.detach(), ticket.weight.detach())
 
 
+def test_late_rewinding_rewinds_to_the_weights_of_that_step():
+    early = search_to_targets(granularity="feature_dim")
+    late = search_to_targets(granularity="feature_dim", rewind_step=5)
+    # same search (rewind_step changes only what is kept), different rewind targets
+    assert [s.step for s in late.snapshots] == [s.step for s in early.snapshots]
+    assert not torch.equal(late.initial_weight, early.initial_weight)
+    replay = make_pep(spec=make_spec((40, 30, 30), 8), threshold_init=-6.0,
+                      targets=(0.6, 0.3, 0.25), count_every=20)
+    fit_tiny(replay, 5, 0.02, batch=16)
+    assert torch.equal(late.initial_weight, replay.weight.detach())
+    ticket = late.for_retrain(late.retrain_points()[0])
+    mask = late.retrain_points()[0].state.mask
+    assert torch.equal(ticket.weight.detach(), torch.where(mask, replay.weight.detach(), 0.0))
+
+
 def test_storage_bytes_is_csr_or_dense_whichever_is_smaller():
     spec = make_spec((1000,), 32)
     mask = torch.zeros(1000, 32, dtype=torch.bool)

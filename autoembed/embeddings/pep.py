@@ -105,6 +105,8 @@ class PEPConfig:
     threshold_lr: float | None = None  # s's Adam lr (sets the drift speed); None: trainer's lr
     optimizer_mode: str = "dense"  # dense (reference) | sparse_lazy (row-sparse, huge tables)
     reinit: str = "rewind"  # retrain from the initial V under the mask | "random": fresh Xavier
+    rewind_step: int = 0  # rewind target: V at this search step (0: init, the paper; > 0: late
+    #                       rewinding, Frankle et al. 2019)
     init: str = "xavier"
     count_every: int = 50  # longest interval (steps) between exact nonzero counts
     lazy_segments: int = 8  # sparse_lazy: pieces of the closed-form catch-up of untouched rows
@@ -125,6 +127,8 @@ class PEPConfig:
             raise ValueError(f"init must be 'xavier' (the only one implemented), got {self.init!r}")
         if self.count_every < 1:
             raise ValueError(f"count_every must be >= 1, got {self.count_every}")
+        if self.rewind_step < 0:
+            raise ValueError(f"rewind_step must be >= 0, got {self.rewind_step}")
 
     @classmethod
     def recommended(cls, dataset: str, granularity: str) -> PEPConfig:
@@ -308,6 +312,9 @@ class PEPEmbedding(EmbeddingMethod):
                               self.config.granularity, self.field_index)
 
     def after_step(self, step: int) -> None:
+        if step == self.config.rewind_step and self.initial_weight is not None:
+            self.materialize()
+            self.initial_weight.copy_(self.weight.detach())
         if step < self._next_count or self.search_done():
             return
         nonzeros = int(self.row_nonzeros().sum())
