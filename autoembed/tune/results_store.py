@@ -117,12 +117,19 @@ def failed_row(trial: Any, reason: str) -> dict[str, Any]:
 
 
 def error_reason(trial: Any) -> str:
-    """The last line of the trial's error trace (the exception and its message)."""
+    """The last line of the trial's error trace (the exception and its message).
+
+    Tune writes the trace to the trial's local folder at once and syncs it to storage later, so
+    ``trial.get_error()`` (which reads storage) can still be empty when ``on_trial_error`` runs:
+    the local file is read first."""
     text = ""
-    try:
-        text = str(trial.get_error() or "")
-    except Exception:  # the error file may be unreadable; say so rather than fail the sweep
-        text = ""
+    for read in (lambda: Path(trial.error_file).read_text(), lambda: str(trial.get_error() or "")):
+        try:
+            text = read()
+        except Exception:  # missing or unreadable: try the next source, never fail the sweep
+            text = ""
+        if text.strip():
+            break
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     return (lines[-1] if lines else "unknown error (no error file)")[:2000]
 
