@@ -24,7 +24,6 @@ from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoi
 from autoembed.embeddings.registry import get_method, make_config
 from autoembed.models import build_model
 from autoembed.results import ResultRow, git_revision
-from autoembed.training.metrics import auc
 from autoembed.training.records import EpochRecord, TrainResult
 from autoembed.training.seeding import seed_everything
 from autoembed.training.trainer import Trainer
@@ -258,9 +257,9 @@ def _row(
     dims = np.asarray(embedding.feature_dims())
     bayes_auc = recovery = None
     if data.teacher_probs is not None:
-        test = run.split.test
-        bayes_auc = float(auc(torch.from_numpy(data.teacher_probs[test]),
-                              torch.from_numpy(data.labels[test])))
+        from autoembed.data.synthetic import bayes_auc as teacher_auc
+
+        bayes_auc = teacher_auc(data, run.split.test)
     if data.planted_dims is not None:
         from autoembed.data.synthetic import recovery_score
 

@@ -43,13 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     down.set_defaults(func=run_download)
 
 
-def parse_option_args(pairs: list[str]) -> dict[str, Any]:
+def parse_option_args(pairs: list[str], flag: str = "--option") -> dict[str, Any]:
     """``["k=v", ...]`` -> dict, values read as YAML scalars/lists (10, 0.5, true, [1, 2])."""
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--option expects KEY=VALUE, got {pair!r}")
+            raise ValueError(f"{flag} expects KEY=VALUE, got {pair!r}")
         options[key.strip()] = yaml.safe_load(value)
     return options
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from autoembed.commands.data import parse_option_args
 from autoembed.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from autoembed.embeddings.registry import UnknownMethodError, get_method
 from autoembed.results import ResultRow
@@ -161,19 +162,6 @@ def method_params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
-def data_options(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; values parsed as YAML scalars/lists (``3``, ``0.5``, ``[1, 2]``)."""
-    import yaml
-
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"--data-option expects KEY=VALUE, got {pair!r}")
-        options[key.strip()] = yaml.safe_load(value)
-    return options
-
-
 def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
     train = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -186,7 +174,7 @@ def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
     )
     return ExperimentConfig(
         data=DataConfig(name=args.dataset, root=args.data_root, split_seed=args.split_seed,
-                        options=data_options(args.data_option), cache_dir=args.cache_dir),
+                        options=parse_option_args(args.data_option, "--data-option"), cache_dir=args.cache_dir),
         model=ModelConfig(name=args.model, dim=args.dim, dnn_hidden=tuple(args.dnn_hidden),
                           dropout=args.dropout),
         method=args.method,

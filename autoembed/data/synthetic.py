@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
 from autoembed.data.base import CTRData
@@ -215,23 +214,19 @@ def build(root: Path | None, opts: SyntheticOptions, out_dir: Path, progress: bo
     }
 
 
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Global ROC AUC (ties get half credit), via ranks."""
-    labels = np.asarray(labels) > 0.5
-    n_pos = int(labels.sum())
-    n_neg = len(labels) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("AUC needs both positive and negative labels")
-    ranks = pd.Series(np.asarray(scores, dtype=np.float64)).rank(method="average").to_numpy()
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def bayes_auc(data: CTRData, rows: np.ndarray | None = None) -> float:
     """The teacher's own AUC on ``rows`` (e.g. the test split): the ceiling any model can reach."""
     if data.teacher_probs is None:
         raise ValueError(f"dataset {data.name!r} has no teacher (only synthetic data does)")
+    import torch
+
+    from autoembed.training.metrics import auc
+
     rows = np.arange(data.num_rows) if rows is None else rows
-    return auc(np.asarray(data.labels[rows]), np.asarray(data.teacher_probs[rows]))
+    labels = np.asarray(data.labels[rows])
+    if labels.min() == labels.max():
+        raise ValueError("AUC needs both positive and negative labels")
+    return float(auc(torch.from_numpy(np.asarray(data.teacher_probs[rows])), torch.from_numpy(labels)))
 
 
 def _weighted_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -4,26 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-
-def local_pareto_front(df: pd.DataFrame, x: str = "params", y: str = "test_auc") -> pd.DataFrame:
-    """Rows not dominated by another row with fewer-or-equal ``x`` and higher-or-equal ``y``
-    (strictly better in one), sorted by ``x``."""
-    rows = df.dropna(subset=[x, y]).sort_values([x, y], ascending=[True, False])
-    keep, best = [], float("-inf")
-    for idx, value in zip(rows.index, rows[y], strict=True):
-        if value > best:
-            keep.append(idx)
-            best = value
-    return rows.loc[keep]
-
-
-def pareto_front(df: pd.DataFrame, x: str = "params", y: str = "test_auc") -> pd.DataFrame:
-    """``analysis.pareto.pareto_front`` where installed, else :func:`local_pareto_front`."""
-    try:
-        from analysis.pareto import pareto_front as analysis_front
-    except ImportError:
-        return local_pareto_front(df, x, y)
-    return analysis_front(df, x=x, y=y)
+from analysis.pareto import pareto_front
 
 
 def varying_hparams(df: pd.DataFrame, method: str) -> list[str]:
