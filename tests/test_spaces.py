@@ -186,6 +186,21 @@ def test_experiment_config_applies_scoped_overrides() -> None:
     assert spec.train.lr != 0.01  # the spec itself is untouched
 
 
+def test_search_scope_overrides_only_the_search_phase() -> None:
+    raw = base() | {
+        "methods": {"uniform": {"space": {"search.epochs": [30], "train.lr": [0.01]}}},
+        "train": {"epochs": 8},
+    }
+    spec = parse_spec(raw)
+    t = trial_configs(spec)[0]
+    cfg = experiment_config(spec, t["group"], t["params"])
+    assert cfg.train.epochs == 8 and cfg.train.lr == 0.01
+    assert cfg.search_train is not None and cfg.search_train.epochs == 30
+    assert cfg.search_train.lr == 0.01
+    with pytest.raises(SpecError, match="allowed"):
+        parse_spec(base() | {"methods": {"uniform": {"space": {"search.epoch": [3]}}}})
+
+
 def test_spec_round_trips_through_saved_copy(tmp_path: Path) -> None:
     spec = load_spec(SPACES / "comparison.yaml")
     path = write(tmp_path, spec_to_raw(spec))

@@ -112,7 +112,7 @@ def save_sweep_artifacts(spec: SweepSpec, datasets: dict[str, CTRData], results_
         data = datasets[d.label]
         train = split_indices(data.num_rows, d.data_config().split_seed).train
         counts = np.bincount(np.asarray(data.ids[train]).ravel(), minlength=data.num_features)
-        save_dataset_artifacts(results_dir, data.name, counts, data.planted_dims)
+        save_dataset_artifacts(results_dir, d.label, counts, data.planted_dims)
     save_environment(results_dir)
 
 

@@ -105,10 +105,11 @@ def _override(cfg: Any, values: dict[str, Any]) -> Any:
 
 def experiment_config(spec: SweepSpec, group: dict[str, Any], params: dict[str, Any]) -> ExperimentConfig:
     """What one trial runs: the group's dataset/model/method/seed with the sampled ``params``
-    (``model.<f>``/``train.<f>`` keys override those configs; the rest are method hyperparameters)."""
+    (``model.<f>``/``train.<f>`` keys override those configs, ``search.<f>`` the search phase's
+    training only; the rest are method hyperparameters)."""
     dataset = next(d for d in spec.datasets if d.label == group["dataset"])
     model = spec.models[model_labels(spec.models).index(group["model"])]
-    scoped: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
+    scoped: dict[str, dict[str, Any]] = {"model": {}, "train": {}, "search": {}}
     method_params = {}
     for key, value in params.items():
         if "." in key:
@@ -119,8 +120,9 @@ def experiment_config(spec: SweepSpec, group: dict[str, Any], params: dict[str, 
     seed = {"seed": int(group["seed"])}
     train = _override(copy.deepcopy(spec.train), {**scoped["train"], **seed})
     search_train = None
-    if spec.search_train is not None:
-        search_train = _override(copy.deepcopy(spec.search_train), {**scoped["train"], **seed})
+    if spec.search_train is not None or scoped["search"]:
+        base = copy.deepcopy(spec.search_train or spec.train)
+        search_train = _override(base, {**scoped["train"], **scoped["search"], **seed})
     return ExperimentConfig(
         data=dataset.data_config(),
         model=_override(copy.deepcopy(model), scoped["model"]),

@@ -68,7 +68,8 @@ ParamSpace = Any
 @dataclass
 class MethodSpace:
     """One method's search space. Keys are the method's hyperparameters, or ``model.<field>`` /
-    ``train.<field>`` to vary the model or training settings for this method only."""
+    ``train.<field>`` to vary the model or training settings for this method only
+    (``search.<field>``: the search phase's training settings only, e.g. ``search.epochs``)."""
 
     method: str
     space: dict[str, ParamSpace] = field(default_factory=dict)
@@ -246,11 +247,11 @@ def _param_type(key: str, method_cls: type, where: str) -> Any:
     """The declared type of space key ``key`` (a method hyperparameter or model./train. field)."""
     if "." in key:
         scope, name = key.split(".", 1)
-        scopes = {"model": ModelConfig, "train": TrainConfig}
+        scopes = {"model": ModelConfig, "train": TrainConfig, "search": TrainConfig}
         if scope not in scopes:
             raise SpecError(
                 f"{where}: unknown scope {scope!r} in {key!r}; use a hyperparameter of "
-                f"{method_cls.name!r}, model.<field> or train.<field>"
+                f"{method_cls.name!r}, model.<field>, train.<field> or search.<field>"
             )
         types_ = field_types(scopes[scope])
         if name not in types_:
@@ -265,7 +266,7 @@ def _param_type(key: str, method_cls: type, where: str) -> Any:
     if key not in types_:
         raise SpecError(
             f"{where}: unknown hyperparameter {key!r} for method {method_cls.name!r}; "
-            f"allowed: {', '.join(types_) or '(none)'}, or model.<field> / train.<field>"
+            f"allowed: {', '.join(types_) or '(none)'}, or model.<field> / train.<field> / search.<field>"
         )
     return types_[key]
 

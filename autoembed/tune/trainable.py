@@ -71,6 +71,7 @@ class TrialReporter:
 
     def on_row(self, row: ResultRow) -> None:
         row.trial_id = self.trial_id
+        row.dataset = self.base["dataset"]  # the spec's label: two option sets stay apart
         self.rows.append(row)
         self.pending.append(row.to_flat())
 
