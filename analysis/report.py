@@ -12,6 +12,7 @@ import pandas as pd
 
 from analysis.artifacts import environment_info, load_environment
 from analysis.budgets import best_at_budgets, budget_label, budget_pivot, write_budget_tables
+from analysis.costs import cost_table
 from analysis.figures import FigureResult, all_figures, synthetic_scores
 from analysis.load import load_results
 from analysis.pareto import hypervolume_table, overall_fronts
@@ -59,6 +60,15 @@ def write_report(experiment: str | Path | list[str | Path], out_dir: str | Path 
     hv.to_csv(out / "hypervolume.csv", index=False)
     tables.append(out / "hypervolume.csv")
     blocks = _blocks(df, figures, budgets, hv, sources)
+    costs = cost_table(df)
+    if len(costs):
+        at = next(i for i, b in enumerate(blocks) if b.text == "Other cost axes")
+        blocks[at:at] = [
+            Block("heading", "Compute per method"),
+            Block("text", "Wall seconds of every trial (search and all retrains of a two-phase "
+                          "method included, every attempt of a retried trial), per method."),
+            Block("table", table=costs),
+        ]
     md_path, html_path = out / "report.md", out / "report.html"
     md_path.write_text(_to_markdown(blocks))
     html_path.write_text(_to_html(blocks))

@@ -67,12 +67,14 @@ def export_results(
     experiments: list[Path], out_dir: Path, max_artifact_features: int = MAX_ARTIFACT_FEATURES,
 ) -> StudyOutcome:
     """Write ``<out>/results.csv`` (every row of every experiment, artifact paths relative to
-    ``out``) and copy the artifacts of datasets with at most ``max_artifact_features`` features."""
+    ``out``, trial wall seconds filled in) and copy the artifacts of datasets with at most
+    ``max_artifact_features`` features."""
     from analysis.artifacts import FEATURE_COUNTS, PLANTED_DIMS, dataset_artifact_path
+    from analysis.costs import fill_trial_seconds
     from analysis.load import dataset_array, load_results
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    df = load_results(experiments)
+    df = fill_trial_seconds(load_results(experiments))
     skipped: list[str] = []
     for dataset in sorted(df["dataset"].unique()):
         counts = dataset_array(df, dataset, FEATURE_COUNTS)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from analysis.costs import cost_table
 from analysis.load import load_feature_dims, load_results
 from autoembed.cli import main
 from autoembed.study import export_results, run_study
@@ -58,7 +59,13 @@ def test_study_runs_exports_reports_and_resumes(ray_session, tmp_path: Path) -> 
     assert (out / "artifacts" / "tiny-a" / "planted_dims.npy").is_file()
     for name in ("report.md", "report.html", "budgets.md", "figures/pareto_params.png"):
         assert (out / name).is_file(), name
-    assert "tiny-b" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "tiny-b" in report and "Compute per method" in report
+    costs = cost_table(df)  # from the stored CSV alone
+    assert costs["trials"].sum() == 5  # 4 uniform trials + 1 PEP search
+    pep_rows = df[df["method"] == "pep"].sort_values("info_trial_seconds")
+    assert (pep_rows["info_trial_seconds"] > 0).all() and pep_rows["info_trial_seconds"].is_unique
+    assert costs.loc[costs["method"] == "pep", "total_seconds"].item() == pep_rows["info_trial_seconds"].max()
 
     # again: both sweeps are resumed, nothing is re-run, the export is identical
     trial_dirs = sorted(p.name for p in (storage / "two-labels").iterdir() if p.is_dir())

@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from autoembed.tune.spaces import SweepSpec, import_plugins
 STATE_FILE = "state.pt"
 DONE_FILE = "trial_done.json"  # in the trial folder: a finished trial restarted by a resume
 # (Tune snapshots its experiment state every few seconds) re-reports its rows instead of re-running
+SECONDS_KEY = "trial_seconds"  # wall time of earlier attempts, kept in the checkpoint state
 ROWS_KEY = "rows_json"  # reported metric carrying the new result rows (a JSON list)
 
 
@@ -62,6 +64,13 @@ class TrialReporter:
         self.progress: dict[str, Any] = {"phase": "", "epoch": 0, "val_auc": 0.5, "params": 0}
         self.pending: list[dict[str, Any]] = []
         self.rows: list[ResultRow] = []
+        self.started = time.monotonic()
+        self.earlier_seconds = 0.0  # wall time of earlier attempts (from the checkpoint)
+
+    @property
+    def seconds(self) -> float:
+        """Wall seconds this trial has run, over all its attempts."""
+        return self.earlier_seconds + time.monotonic() - self.started
 
     # --- run_experiment callbacks -------------------------------------------------------------
     def on_epoch(self, info: dict[str, Any]) -> None:
@@ -72,6 +81,7 @@ class TrialReporter:
     def on_row(self, row: ResultRow) -> None:
         row.trial_id = self.trial_id
         row.dataset = self.base["dataset"]  # the spec's label: two option sets stay apart
+        row.info["trial_seconds"] = round(self.seconds, 3)  # the trial's cost so far (analysis.costs)
         self.rows.append(row)
         self.pending.append(row.to_flat())
 
@@ -81,12 +91,14 @@ class TrialReporter:
         if checkpoint is None:
             return None
         with checkpoint.as_directory() as folder:
-            return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+            state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+        self.earlier_seconds = float(state.pop(SECONDS_KEY, 0.0))
+        return state
 
     def save(self, state: dict, metrics: dict) -> None:
         folder = tempfile.mkdtemp(prefix="autoembed-ckpt-")
         try:
-            torch.save(state, Path(folder) / STATE_FILE)
+            torch.save({**state, SECONDS_KEY: self.seconds}, Path(folder) / STATE_FILE)
             self.report(metrics, tune.Checkpoint.from_directory(folder))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
