@@ -9,11 +9,15 @@ from analysis.figures import FigureResult
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_RESULTS = PROJECT_ROOT / "tests" / "fixtures" / "results_small"
+STUDY_RESULTS = PROJECT_ROOT / "results" / "results.csv"  # written by `autoembed study`
 
 
 def results_dir() -> Path:
-    """``$AUTOEMBED_RESULTS`` if set, else the stored small results fixture."""
-    return Path(os.environ.get("AUTOEMBED_RESULTS") or FIXTURE_RESULTS)
+    """``$AUTOEMBED_RESULTS`` if set, else the study's stored results (``results/``), else the
+    small results fixture of the tests."""
+    if os.environ.get("AUTOEMBED_RESULTS"):
+        return Path(os.environ["AUTOEMBED_RESULTS"])
+    return STUDY_RESULTS if STUDY_RESULTS.is_file() else FIXTURE_RESULTS
 
 
 def figures_dir() -> Path:
