@@ -17,7 +17,7 @@ import pandas as pd
 
 from analysis.tables import markdown_table
 
-DEFAULT_BUDGETS: tuple[float, ...] = (0.01, 0.05, 0.10, 0.25, 1.00)
+DEFAULT_BUDGETS: tuple[float, ...] = (0.05, 0.10, 0.25, 1.00)
 GROUP = ["dataset", "model"]
 _BUDGET_SLACK = 1e-9
 

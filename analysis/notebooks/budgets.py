@@ -22,7 +22,7 @@ from analysis.load import load_results
 # %% tags=["parameters"]
 RESULTS = notebook.results_dir()
 FIGURES = notebook.figures_dir()
-BUDGETS = (0.01, 0.05, 0.10, 0.25, 1.00)
+BUDGETS = (0.05, 0.10, 0.25, 1.00)
 
 # %%
 df = load_results(RESULTS)
