@@ -63,12 +63,18 @@ def generate(path: Path, rows: int, seed: int = 0) -> int:
     return bad
 
 
+def status_mb(key: str) -> float | None:
+    """One memory line of /proc/self/status (``VmRSS``, ``VmHWM``, ``RssAnon`` ...) in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM; ru_maxrss would include the parent's peak)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def worker(path: str, cache: str) -> None:
@@ -101,22 +107,29 @@ def main() -> None:
           f"{'rows/cpu-s':>10} "
           f"{'peak RSS MB':>11} {'after import':>12} {'skipped':>7} {'features':>9} {'ids MB':>7}")
     for rows in args.rows:
-        with tempfile.TemporaryDirectory(prefix="autoembed-bench-") as tmp:
-            path = Path(tmp) / "train.txt"
-            t0 = time.perf_counter()
-            bad = generate(path, rows)
-            gen = time.perf_counter() - t0
-            out = subprocess.run(
-                [sys.executable, __file__, "--worker", str(path), str(Path(tmp) / "cache")],
-                check=True, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
-            ).stdout
-            r = json.loads(out.strip().splitlines()[-1])
-            assert r["skipped"] == bad, f"expected {bad} malformed lines, parser skipped {r['skipped']}"
-            print(f"{r['rows']:>10,} {path.stat().st_size / 2**20:>8.0f} {gen:>6.1f} "
-                  f"{r['seconds']:>8.1f} {r['rows'] / r['seconds']:>9,.0f} {r['cpu_seconds']:>6.1f} "
-                  f"{r['rows'] / r['cpu_seconds']:>10,.0f} {r['peak_rss_mb']:>11.0f} "
-                  f"{r['import_rss_mb']:>12.0f} {r['skipped']:>7} {r['features']:>9,} "
-                  f"{r['rows'] * 39 * 4 / 2**20:>7.0f}", flush=True)
+        r = measure(rows)
+        print(f"{r['rows']:>10,} {r['file_mb']:>8.0f} {r['gen_seconds']:>6.1f} "
+              f"{r['seconds']:>8.1f} {r['rows'] / r['seconds']:>9,.0f} {r['cpu_seconds']:>6.1f} "
+              f"{r['rows'] / r['cpu_seconds']:>10,.0f} {r['peak_rss_mb']:>11.0f} "
+              f"{r['import_rss_mb']:>12.0f} {r['skipped']:>7} {r['features']:>9,} "
+              f"{r['rows'] * 39 * 4 / 2**20:>7.0f}", flush=True)
+
+
+def measure(rows: int) -> dict:
+    """Generate a ``rows``-line file, parse it in a fresh process; the worker's figures plus
+    ``gen_seconds`` and ``file_mb``."""
+    with tempfile.TemporaryDirectory(prefix="autoembed-bench-") as tmp:
+        path = Path(tmp) / "train.txt"
+        t0 = time.perf_counter()
+        bad = generate(path, rows)
+        gen = time.perf_counter() - t0
+        out = subprocess.run(
+            [sys.executable, __file__, "--worker", str(path), str(Path(tmp) / "cache")],
+            check=True, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        ).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        assert r["skipped"] == bad, f"expected {bad} malformed lines, parser skipped {r['skipped']}"
+        return {**r, "gen_seconds": gen, "file_mb": path.stat().st_size / 2**20}
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from autoembed.embeddings.base import EmbeddingSpec
 from autoembed.embeddings.uniform import UniformEmbedding
 from autoembed.models import build_model
 from autoembed.training import NonFiniteLossError, Trainer, auc, logloss
+from autoembed.training import trainer as trainer_module
 
 DIM = 8
 
@@ -119,6 +120,24 @@ def test_same_seed_same_numbers_and_different_seed_differs() -> None:
     assert [r.val_auc for r in a.history] == [r.val_auc for r in b.history]
     assert (a.test_auc, a.test_logloss) == (b.test_auc, b.test_logloss)
     assert a.test_auc != c.test_auc
+
+
+def test_splits_stay_int32_and_batches_reach_the_model_as_int64(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(trainer_module, "ROWS_PER_COPY", 7)  # many chunks per split
+    data = toy_data()
+    split = split_indices(data.num_rows, 0)
+    trainer = make_trainer(data, epochs=1)
+    assert trainer.train_ids.dtype == torch.int32 and trainer.val_labels.dtype == torch.float32
+    assert np.array_equal(trainer.train_ids.numpy(), data.ids[split.train])
+    assert np.array_equal(trainer.test_labels.numpy(), data.labels[split.test])
+    assert np.array_equal(data.counts_in(split.train, chunk=7),
+                          np.bincount(data.ids[split.train].ravel(), minlength=data.num_features))
+    dtypes = set()
+    trainer.model.register_forward_pre_hook(lambda _, args: dtypes.add(args[0].dtype))
+    trainer.fit()
+    assert dtypes == {torch.int64}  # train, validation and test batches alike
 
 
 def test_stop_when_and_max_steps() -> None:

@@ -59,6 +59,15 @@ class CTRData:
     def field_of_feature(self) -> np.ndarray:
         return np.repeat(np.arange(self.num_fields), self.vocab_sizes)
 
+    def counts_in(self, rows: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
+        """Occurrences of each global id in ``rows`` (int64 [num_features]), counted ``chunk``
+        rows at a time so a memory-mapped ``ids`` is never copied whole."""
+        counts = np.zeros(self.num_features, dtype=np.int64)
+        for lo in range(0, len(rows), chunk):
+            counts += np.bincount(np.asarray(self.ids[rows[lo : lo + chunk]]).ravel(),
+                                  minlength=self.num_features)
+        return counts
+
 
 @dataclass(frozen=True)
 class Split:

@@ -49,9 +49,7 @@ class EmbeddingSpec:
         if train_rows is None:
             counts = np.asarray(data.feature_counts, dtype=np.int64)
         else:
-            counts = np.bincount(
-                data.ids[train_rows].ravel(), minlength=data.num_features
-            ).astype(np.int64)
+            counts = data.counts_in(train_rows)
         return cls(tuple(data.vocab_sizes), dim, counts, tuple(data.field_names))
 
 

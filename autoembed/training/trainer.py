@@ -1,5 +1,8 @@
-"""The fast trainer: permuted slices of in-memory tensors, Adam, one global validation AUC per
-epoch, early stopping, best-epoch weights, the test split evaluated once at the end."""
+"""The fast trainer: permuted batches of in-memory tensors, Adam, one global validation AUC per
+epoch, early stopping, best-epoch weights, the test split evaluated once at the end.
+
+Each split's ids stay on the device as stored (int32, one copy); a batch is gathered by index
+and widened to int64 only when it is used."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from autoembed.training.records import EpochRecord, TrainResult
 from autoembed.training.seeding import resolve_device, rng_state, seed_everything, set_rng_state
 
 FINITE_CHECK_EVERY = 64  # steps between checks that the training loss is finite
+ROWS_PER_COPY = 1 << 18  # rows per host-to-device copy of a split (bounds the host buffer)
 
 
 class NonFiniteLossError(ValueError):
@@ -122,7 +126,7 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         bs = self.cfg.eval_batch_size
-        logits = torch.cat([self.model(ids[i : i + bs]) for i in range(0, len(ids), bs)])
+        logits = torch.cat([self.model(ids[i : i + bs].long()) for i in range(0, len(ids), bs)])
         self.model.train(was_training)
         return float(auc(logits, labels)), float(logloss(logits, labels))
 
@@ -160,18 +164,16 @@ class Trainer:
 
     # --- internals ----------------------------------------------------------------------------
     def _tensors(self, data: CTRData, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = torch.from_numpy(np.ascontiguousarray(data.ids[rows])).to(self.device, torch.int64)
-        labels = torch.from_numpy(np.ascontiguousarray(data.labels[rows])).to(
-            self.device, torch.float32
-        )
-        return ids, labels
+        """``rows`` of the ids (int32) and labels (float32), copied chunk by chunk to the device."""
+        return (_rows_to(data.ids, rows, self.device, torch.int32),
+                _rows_to(data.labels, rows, self.device, torch.float32))
 
     def _run_epoch(self, stop_when: Callable[[], bool] | None) -> EpochRecord:
         cfg, model, embedding = self.cfg, self.model, self.embedding
         self.epoch += 1
         n, bs = len(self.train_labels), cfg.batch_size
         perm = torch.randperm(n, generator=self.generator).to(self.device)
-        ids, labels = self.train_ids[perm], self.train_labels[perm]  # one gather per epoch
+        train_ids, train_labels = self.train_ids, self.train_labels
         num_batches = math.ceil(n / bs)
         losses = torch.zeros(num_batches, device=self.device, dtype=torch.float32)
         optimizers, loss_fn = self.optimizers, self.loss_fn
@@ -180,8 +182,9 @@ class Trainer:
         checked = done = 0
         start = time.perf_counter()
         for i in range(num_batches):
-            lo = i * bs
-            loss = loss_fn(model(ids[lo : lo + bs]), labels[lo : lo + bs])
+            rows = perm[i * bs : (i + 1) * bs]
+            batch = train_ids.index_select(0, rows).long()
+            loss = loss_fn(model(batch), train_labels.index_select(0, rows))
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -235,7 +238,7 @@ class Trainer:
         self.val_cursor = hi
         assert self.arch_optimizer is not None
         self.arch_optimizer.zero_grad(set_to_none=True)
-        self.loss_fn(self.model(self.val_ids[lo:hi]), self.val_labels[lo:hi]).backward()
+        self.loss_fn(self.model(self.val_ids[lo:hi].long()), self.val_labels[lo:hi]).backward()
         self.arch_optimizer.step()
 
     def _check_finite(self, losses: torch.Tensor, start: int, end: int) -> None:
@@ -283,6 +286,17 @@ def train(
 ) -> TrainResult:
     """Train ``model`` with early stopping and evaluate the test split once at the best epoch."""
     return Trainer(model, data, split, cfg).fit(stop_when=stop_when, on_epoch=on_epoch)
+
+
+def _rows_to(array: np.ndarray, rows: np.ndarray, device: torch.device, dtype: torch.dtype
+             ) -> torch.Tensor:
+    """``array[rows]`` as one ``dtype`` tensor on ``device``, filled ``ROWS_PER_COPY`` rows at a
+    time (``array`` may be memory-mapped: host memory beyond the result stays one chunk)."""
+    out = torch.empty((len(rows), *array.shape[1:]), dtype=dtype, device=device)
+    for lo in range(0, len(rows), ROWS_PER_COPY):
+        part = np.asarray(array[rows[lo : lo + ROWS_PER_COPY]])
+        out[lo : lo + len(part)] = torch.from_numpy(part).to(device, dtype)
+    return out
 
 
 def _fast_adam(device: torch.device) -> dict[str, Any]:

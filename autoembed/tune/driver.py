@@ -103,16 +103,13 @@ def load_datasets(spec: SweepSpec) -> dict[str, CTRData]:
 def save_sweep_artifacts(spec: SweepSpec, datasets: dict[str, CTRData], results_dir: Path) -> None:
     """Per-dataset train-split frequencies (and planted sizes) plus the environment, for the
     analysis figures (sizes vs frequency, planted-size recovery) and the report."""
-    import numpy as np
-
     from analysis.artifacts import save_dataset_artifacts, save_environment
     from autoembed.data.base import split_indices
 
     for d in spec.datasets:
         data = datasets[d.label]
         train = split_indices(data.num_rows, d.data_config().split_seed).train
-        counts = np.bincount(np.asarray(data.ids[train]).ravel(), minlength=data.num_features)
-        save_dataset_artifacts(results_dir, d.label, counts, data.planted_dims)
+        save_dataset_artifacts(results_dir, d.label, data.counts_in(train), data.planted_dims)
     save_environment(results_dir)
 
 
