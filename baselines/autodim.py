@@ -64,11 +64,13 @@ class AutoDimEmbedding(EmbeddingMethod):
         self.register_buffer("anneal_count", torch.tensor(0, dtype=torch.long))
 
     def field_weights(self) -> torch.Tensor:
-        """``[F, K]`` mixing weights: a Gumbel-softmax sample in training, the softmax in eval."""
-        tau = float(self.temperature)
+        """``[F, K]`` mixing weights: a Gumbel-softmax sample in training, the softmax in eval.
+        The temperature stays a device tensor (no host sync per step); the sample is
+        ``nn.functional.gumbel_softmax``'s, draw for draw."""
+        logits = self.field_logits
         if self.training:
-            return nn.functional.gumbel_softmax(self.field_logits, tau=tau, dim=-1)
-        return torch.softmax(self.field_logits / tau, dim=-1)
+            logits = logits - torch.empty_like(logits).exponential_().log()
+        return torch.softmax(logits / self.temperature, dim=-1)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return mix(self.stack(ids), self.field_weights())

@@ -22,9 +22,14 @@ from autoembed.embeddings.gather import gather_rows
 
 class BlockTables(nn.Module):
     """``block_of_feature[i]`` names the block of global feature ``i``; block ``b`` has size
-    ``block_dims[b]``. Forward maps ids of any shape to ``[..., D]``."""
+    ``block_dims[b]``. Forward maps ids of any shape to ``[..., D]``.
 
-    def __init__(self, dim: int, block_of_feature: np.ndarray, block_dims: Sequence[int]) -> None:
+    With ``field_of_feature`` given and blocks that are exactly the fields (MDE's one block per
+    field, AutoDim's retrain), a ``[B, F]`` batch is looked up column by column: no sort and no
+    host sync per step (the general path needs the per-block counts on the host to split)."""
+
+    def __init__(self, dim: int, block_of_feature: np.ndarray, block_dims: Sequence[int],
+                 field_of_feature: np.ndarray | None = None) -> None:
         super().__init__()
         block_of = np.asarray(block_of_feature, dtype=np.int64)
         dims = [int(d) for d in block_dims]
@@ -44,6 +49,7 @@ class BlockTables(nn.Module):
         self.register_buffer("block_of", torch.from_numpy(block_of), persistent=False)
         self.register_buffer("row_of", torch.from_numpy(rows), persistent=False)
         self.rows_per_block = [int(n) for n in sizes]
+        self.block_of_field = _field_blocks(block_of, field_of_feature)
         self.tables = nn.ParameterList(
             [nn.Parameter(torch.empty(n, d)) for n, d in zip(self.rows_per_block, dims, strict=True)]
         )
@@ -64,6 +70,10 @@ class BlockTables(nn.Module):
         return self.projections[block](gather_rows(self.tables[block], rows))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.block_of_field is not None and ids.dim() == 2 and ids.shape[1] == len(self.block_of_field):
+            rows = self.row_of[ids.long()]
+            return torch.stack(
+                [self._lookup(b, rows[:, f]) for f, b in enumerate(self.block_of_field)], dim=1)
         flat = ids.reshape(-1).long()
         rows = self.row_of[flat]
         if len(self.block_dims) == 1:
@@ -86,6 +96,20 @@ class BlockTables(nn.Module):
 
     def feature_dims(self) -> np.ndarray:
         return np.asarray(self.block_dims, dtype=np.int64)[self.block_of.cpu().numpy()]
+
+
+def _field_blocks(block_of: np.ndarray, field_of: np.ndarray | None) -> list[int] | None:
+    """The block of each field when blocks and fields correspond one to one, else ``None``."""
+    if field_of is None:
+        return None
+    field_of = np.asarray(field_of, dtype=np.int64)
+    pairs = np.unique(np.stack([field_of, block_of]), axis=1)  # distinct (field, block) pairs
+    fields, blocks = pairs
+    if len(np.unique(fields)) != len(fields) or len(np.unique(blocks)) != len(blocks):
+        return None
+    if not np.array_equal(fields, np.arange(len(fields))):
+        return None
+    return [int(b) for b in blocks]
 
 
 @dataclass
@@ -111,7 +135,7 @@ class BlockEmbedding(EmbeddingMethod):
             raise ValueError(
                 f"block_of_feature has {len(block_of_feature)} entries for {spec.num_features} features"
             )
-        self.blocks = BlockTables(spec.dim, block_of_feature, block_dims)
+        self.blocks = BlockTables(spec.dim, block_of_feature, block_dims, spec.field_of_feature)
 
     @classmethod
     def grouped_by_size(cls, spec: EmbeddingSpec, dims_per_feature: np.ndarray) -> BlockEmbedding:

@@ -69,3 +69,15 @@ def test_argmax_per_field_and_retrain() -> None:
     np.testing.assert_array_equal(fresh.feature_dims(), dims)
     # tables, then projections for sizes 2 and 8 (none for 16 = D)
     assert fresh.num_params() == 3 * 16 + 20 * 2 + 200 * 8 + 2 * 16 + 8 * 16
+
+
+def test_gumbel_sample_matches_torch_gumbel_softmax() -> None:
+    emb = AutoDimEmbedding(toy_spec(), AutoDimConfig(temperature=0.7))
+    with torch.no_grad():
+        emb.field_logits.normal_()
+    emb.train()
+    torch.manual_seed(3)
+    ours = emb.field_weights()
+    torch.manual_seed(3)
+    reference = torch.nn.functional.gumbel_softmax(emb.field_logits, tau=0.7, dim=-1)
+    torch.testing.assert_close(ours, reference, rtol=0, atol=0)

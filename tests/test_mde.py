@@ -88,3 +88,31 @@ def test_same_id_same_vector_and_rows_are_independent() -> None:
     torch.testing.assert_close(out[0, 0], out[1, 0])
     torch.testing.assert_close(out[0, 2], out[1, 2])
     assert not torch.allclose(out[0, 1], out[1, 1])
+
+
+def test_field_aligned_blocks_take_the_column_path_with_identical_numbers() -> None:
+    torch.manual_seed(0)
+    fast = MDEEmbedding(_spec(), MDEConfig(alpha=0.5))
+    slow = MDEEmbedding(_spec(), MDEConfig(alpha=0.5))
+    slow.load_state_dict(fast.state_dict())
+    assert fast.blocks.block_of_field == [0, 1, 2]  # one block per field: the sync-free path
+    slow.blocks.block_of_field = None  # the general sort-and-split path
+    ids = torch.randint(0, 10, (64, 3)) + torch.tensor([0, 10, 110])
+    ids[:8] = ids[0]  # duplicates accumulate gradients
+    grads = []
+    for emb in (fast, slow):
+        out = emb(ids)
+        (out * torch.linspace(-1, 1, 16)).sum().backward()
+        grads.append([p.grad.clone() for p in emb.parameters()])
+        outs = out.detach()
+    torch.testing.assert_close(fast(ids), slow(ids), rtol=0, atol=0)
+    assert outs.shape == (64, 3, 16)
+    for g_fast, g_slow in zip(*grads, strict=True):
+        torch.testing.assert_close(g_fast, g_slow, rtol=0, atol=0)
+
+
+def test_frequency_blocks_within_a_field_use_the_general_path() -> None:
+    spec = EmbeddingSpec((7,), 16, np.array([0, 100, 50, 10, 5, 1, 1, 1]))
+    mde = MDEEmbedding(spec, MDEConfig(alpha=0.5, freq_blocks=3))
+    assert mde.blocks.block_of_field is None
+    assert mde(torch.tensor([[1], [4]])).shape == (2, 1, 16)
