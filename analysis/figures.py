@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 
 from analysis.budgets import DEFAULT_BUDGETS, best_at_budgets, budget_label
 from analysis.load import dataset_array, load_feature_dims, load_trace
-from analysis.pareto import GROUP, method_fronts, overall_fronts
+from analysis.pareto import GROUP, config_means, method_fronts, overall_fronts
 from analysis.style import (
     apply_style,
     log_axis,
@@ -74,8 +74,9 @@ def pareto_figure(df: pd.DataFrame, out_dir: Path, x: str = "params") -> FigureR
     apply_style()
     groups = list(ok.groupby(list(GROUP), sort=True))
     fig, axes = panel_grid(len(groups))
-    fronts = method_fronts(ok, x)
-    best = overall_fronts(ok, x)
+    means = config_means(ok, x)
+    fronts = method_fronts(means, x)
+    best = overall_fronts(means, x)
     methods_all = ordered_methods(ok["method"])
     for ax, ((dataset, model), group) in zip(axes, groups, strict=True):
         for method in ordered_methods(group["method"]):
@@ -95,11 +96,12 @@ def pareto_figure(df: pd.DataFrame, out_dir: Path, x: str = "params") -> FigureR
         ax.set_title(_panel_title(dataset, model))
     _method_legend(axes[-1], methods_all, loc="upper left", bbox_to_anchor=(1.02, 1.0),
                    title="method (line = its front)")
-    fig.suptitle(title + " — points: every trial/point; grey band: best front of all methods")
+    fig.suptitle(title + " — points: every seed; lines: fronts of seed means; grey: best of all")
     result.paths = save_figure(fig, out_dir, result.name)
-    result.caption = (f"Test AUC against {COST_LABELS.get(x, x)}; each marker is one evaluated "
-                      "point, each step line a method's Pareto front (fewer parameters, higher "
-                      "AUC is better); the grey band is the front over all methods.")
+    result.caption = (f"Test AUC against {COST_LABELS.get(x, x)}; each faint marker is one "
+                      "evaluated point of one seed, each step line a method's Pareto front over "
+                      "its configurations averaged over seeds (fewer parameters, higher AUC is "
+                      "better); the grey band is the front over all methods.")
     return result
 
 

@@ -1,5 +1,9 @@
 """Pareto fronts (minimise cost, maximise AUC) and their hypervolume.
 
+Fronts for reading (figures, hypervolume, the report) are drawn over configurations averaged
+over seeds (:func:`config_means`): a method run with three seeds is not credited with the luck
+of its best seed at every point.
+
 Cost is ``params`` by default; ``storage_bytes`` and ``train_seconds`` work the same way.
 Hypervolume is measured in log10(cost) space — one decade of parameters counts the same at
 every scale, which is how the fronts are plotted — against a reference point shared by all
@@ -68,6 +72,21 @@ def overall_fronts(df: pd.DataFrame, x: str = "params", y: str = "test_auc") -> 
     return fronts_by(df, GROUP, x, y)
 
 
+def config_means(df: pd.DataFrame, x: str = "params", y: str = "test_auc") -> pd.DataFrame:
+    """One row per configuration (``config_id``: one setting across seeds) of the successful
+    rows: ``x`` and ``y`` averaged over its seeds, ``n_seeds``, and its first point label and
+    hyperparameters. Frames without ``config_id`` are returned as they are."""
+    if "config_id" not in df.columns:
+        return df
+    ok = df[df["ok"].astype(bool)] if "ok" in df.columns else df
+    keys = [*GROUP, "method", "config_id"]
+    extra = {c: (c, "first") for c in ("point", "phase", "hparams_json", "budget_frac", "dense_params")
+             if c in ok.columns and c not in (x, y)}
+    return (ok.groupby(keys, sort=True)
+            .agg(**{x: (x, "mean"), y: (y, "mean"), "n_seeds": ("seed", "nunique")}, **extra)
+            .reset_index())
+
+
 def hypervolume(front: pd.DataFrame | np.ndarray, ref_x: float, ref_y: float,
                 x: str = "params", y: str = "test_auc") -> float:
     """Area dominated by ``front`` (minimise x, maximise y) up to the reference point, with x
@@ -115,12 +134,15 @@ def reference_point(group: pd.DataFrame, x: str = "params", y: str = "test_auc")
 
 
 def hypervolume_table(df: pd.DataFrame, x: str = "params", y: str = "test_auc") -> pd.DataFrame:
-    """Hypervolume of each method's front per dataset x model, ranked (1 = best), with the
-    reference point used and the number of points on the front."""
+    """Hypervolume of each method's front (over seed-averaged configurations) per dataset x
+    model, ranked (1 = best), with the reference point used and the number of points on the
+    front. The reference comes from every successful row."""
     rows = []
+    means = config_means(df, x, y)
     for (dataset, model), group in df.groupby(list(GROUP), sort=True):
+        means_here = means[(means["dataset"] == dataset) & (means["model"] == model)]
         ref = reference_point(group, x, y)
-        for method, mgroup in group.groupby("method", sort=True):
+        for method, mgroup in means_here.groupby("method", sort=True):
             front = pareto_front(mgroup, x, y)
             rows.append({"dataset": dataset, "model": model, "method": method,
                          "hypervolume": hypervolume(front, ref.x, ref.y, x, y),

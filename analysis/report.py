@@ -15,7 +15,7 @@ from analysis.budgets import best_at_budgets, budget_label, budget_pivot, write_
 from analysis.costs import cost_table
 from analysis.figures import FigureResult, all_figures, synthetic_scores
 from analysis.load import load_results
-from analysis.pareto import hypervolume_table, overall_fronts
+from analysis.pareto import config_means, hypervolume_table, overall_fronts
 from analysis.tables import html_table, markdown_table
 
 FIGURES_DIR = "figures"
@@ -90,7 +90,8 @@ def _blocks(df: pd.DataFrame, figures: list[FigureResult], budgets: pd.DataFrame
                       f"{', '.join(str(s) for s in sorted(df['seed'].unique()))}."),
         Block("heading", "Pareto fronts"),
         Block("figure", figure=by_name["pareto_params"]),
-        Block("text", "The best points over all methods (the grey band), per dataset × model:"),
+        Block("text", "The best configurations over all methods (the grey band; test AUC and "
+                      "parameters averaged over seeds), per dataset × model:"),
         Block("table", table=_front_table(ok)),
         Block("heading", "Hypervolume ranking"),
         Block("text", "Area each method's front dominates in (log10 parameters × test AUC) space, "
@@ -132,9 +133,9 @@ def _blocks(df: pd.DataFrame, figures: list[FigureResult], budgets: pd.DataFrame
 
 
 def _front_table(ok: pd.DataFrame) -> pd.DataFrame:
-    cols = ["dataset", "model", "method", "point", "seed", "params", "budget_frac", "test_auc",
+    cols = ["dataset", "model", "method", "point", "n_seeds", "params", "budget_frac", "test_auc",
             "hparams_json"]
-    front = overall_fronts(ok)
+    front = overall_fronts(config_means(ok))
     return front[cols].rename(columns={"hparams_json": "hyperparameters"}) if len(front) else front
 
 

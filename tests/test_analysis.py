@@ -17,7 +17,7 @@ from analysis.artifacts import save_dataset_artifacts, save_environment
 from analysis.budgets import best_at_budgets, t_quantile_95
 from analysis.figures import all_figures
 from analysis.load import ResultsSchemaError, load_results
-from analysis.pareto import hypervolume, hypervolume_table, pareto_front
+from analysis.pareto import config_means, hypervolume, hypervolume_table, pareto_front
 from analysis.style import method_colour
 from autoembed.results import ResultRow
 
@@ -266,3 +266,17 @@ def test_loader_keeps_sweep_failed_rows_with_empty_numbers(results_dir: Path, tm
     assert len(best_at_budgets(df)) == len(best_at_budgets(load_results(results_dir)))
     figures = all_figures(df, tmp_path / "figs")
     assert not [f.skipped for f in figures if f.skipped]
+
+
+def test_fronts_for_reading_average_seeds() -> None:
+    rows = pd.DataFrame({
+        "dataset": "d", "model": "m", "method": ["a", "a", "b", "b"], "ok": True,
+        "config_id": ["a1", "a1", "b1", "b1"], "seed": [0, 1, 0, 1], "params": [100] * 4,
+        "test_auc": [0.70, 0.80, 0.76, 0.76], "point": "final",
+    })
+    means = config_means(rows)
+    assert means.set_index("method")["test_auc"].to_dict() == pytest.approx({"a": 0.75, "b": 0.76})
+    assert (means["n_seeds"] == 2).all()
+    # a's lucky seed (0.80) does not put it ahead: b's mean front is higher
+    table = hypervolume_table(rows)
+    assert table.set_index("method")["rank"].to_dict() == {"b": 1, "a": 2}

@@ -17,7 +17,7 @@
 from analysis import notebook
 from analysis.figures import pareto_figure
 from analysis.load import load_results
-from analysis.pareto import hypervolume_table, overall_fronts
+from analysis.pareto import config_means, hypervolume_table, overall_fronts
 
 # %% tags=["parameters"]
 RESULTS = notebook.results_dir()  # or: Path("path/to/experiment")
@@ -31,7 +31,7 @@ print(f"{len(df)} rows, {int(df['ok'].sum())} ok, methods: {sorted(df['method'].
 notebook.show([pareto_figure(df, FIGURES, x) for x in ("params", "storage_bytes", "train_seconds")])
 
 # %%
-overall_fronts(df)[["dataset", "model", "method", "point", "seed", "params", "test_auc"]]
+overall_fronts(config_means(df))[["dataset", "model", "method", "point", "n_seeds", "params", "test_auc"]]
 
 # %%
 hypervolume_table(df)
