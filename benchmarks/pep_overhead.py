@@ -4,11 +4,15 @@ embedding, same batches, same data, one run. Target: PEP step <= 1.10x the unifo
 Steps mirror the trainer (fused Adam over model + embedding groups, zero_grad(set_to_none),
 ``after_step`` with PEP's scheduled exact counts included). Variants are interleaved in rounds
 so machine noise hits them alike; the figure is the median of the per-round step times.
-Two base lines: the project's uniform embedding (``nn.functional.embedding``) and the same
-table gathered with PEP's ``gather_rows`` (``index_add_`` backward, ~4x cheaper on CPU), so the
-threshold's own cost is visible apart from the faster gather.
+The uniform embedding gathers with the same ``gather_rows`` (``index_add_`` backward) as PEP,
+so the ratio is the threshold's own cost. The uniform model runs twice ("uniform/again" is an
+identical copy): its ratio shows the measurement's noise.
 
-    flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/pep_overhead.py
+    flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/pep_overhead.py [--profile]
+
+``--profile`` then profiles three more rounds of each variant (torch.profiler, self CPU time
+per op, median of the rounds) and lists, per PEP variant, the ops whose time per step exceeds
+the uniform step's most.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections import defaultdict
 
 import numpy as np
 import torch
@@ -23,7 +28,6 @@ import torch
 from autoembed.config import DataConfig, ModelConfig
 from autoembed.data.base import split_indices
 from autoembed.embeddings.base import EmbeddingSpec
-from autoembed.embeddings.gather import gather_rows
 from autoembed.embeddings.pep import PEPConfig, PEPEmbedding
 from autoembed.embeddings.uniform import UniformEmbedding
 from autoembed.models import build_model
@@ -37,13 +41,6 @@ def load(name: str):
     except (FileNotFoundError, ValueError) as exc:
         print(f"{name} unavailable ({exc}); using synthetic data")
         return load_dataset(DataConfig(name="synthetic"))
-
-
-class FastGatherUniform(UniformEmbedding):
-    """Uniform with PEP's gather (``index_add_`` backward): the like-for-like base step."""
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return gather_rows(self.weight, ids)
 
 
 class Variant:
@@ -72,6 +69,35 @@ class Variant:
         self.times.append((time.perf_counter() - start) / len(batches))
 
 
+def op_times(variants: list[Variant], batches: list[tuple[torch.Tensor, torch.Tensor]],
+             rounds: int = 3) -> list[dict[str, float]]:
+    """Per variant: self CPU microseconds per step of each op, median over profiled rounds
+    (interleaved like the timing; a profiled round is not a timing)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    seen: list[dict[str, list[float]]] = [defaultdict(list) for _ in variants]
+    for _ in range(rounds):
+        for v, ops in zip(variants, seen, strict=True):
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                v.run(batches)
+            v.times.pop()
+            for event in prof.key_averages():
+                ops[event.key].append(event.self_cpu_time_total / len(batches))
+    return [{k: statistics.median(x + [0.0] * (rounds - len(x))) for k, x in ops.items()}
+            for ops in seen]
+
+
+def print_profile(variants: list[Variant], batches: list[tuple[torch.Tensor, torch.Tensor]],
+                  top: int = 12) -> None:
+    base, _, *peps = op_times(variants, batches)
+    for v, ops in zip(variants[2:], peps, strict=True):
+        extra = {k: ops.get(k, 0.0) - base.get(k, 0.0) for k in ops.keys() | base.keys()}
+        print(f"\n{v.label}: self CPU us/step vs uniform, total {sum(ops.values()):.0f} vs "
+              f"{sum(base.values()):.0f} (profiler overhead included)")
+        for name, us in sorted(extra.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"  {us:+8.1f}  {name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="ml-1m")
@@ -81,6 +107,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--granularities", default="global,dimension,feature,feature_dim")
+    parser.add_argument("--profile", action="store_true", help="then list each PEP variant's extra ops")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -95,7 +122,7 @@ def main() -> None:
     torch.manual_seed(0)
     variants = [Variant("uniform", UniformEmbedding(spec), spec, args.dim, 1e-3)]
     torch.manual_seed(0)
-    variants.append(Variant("uniform/fast-gather", FastGatherUniform(spec), spec, args.dim, 1e-3))
+    variants.append(Variant("uniform/again", UniformEmbedding(spec), spec, args.dim, 1e-3))
     for gran in args.granularities.split(","):
         torch.manual_seed(0)
         emb = PEPEmbedding(spec, PEPConfig(granularity=gran, threshold_init=-15.0))
@@ -111,13 +138,12 @@ def main() -> None:
     print(f"data={data.name} rows={data.num_rows} features={spec.num_features} D={args.dim} "
           f"batch={args.batch_size} threads={args.threads} steps/round={args.steps} "
           f"rounds={args.rounds}")
-    fast = statistics.median(variants[1].times)
-    print(f"{'variant':20s} {'ms/step':>8s} {'samples/s':>10s} {'vs uniform':>10s} "
-          f"{'vs fast-gather uniform':>22s}")
+    print(f"{'variant':20s} {'ms/step':>8s} {'samples/s':>10s} {'vs uniform':>10s}")
     for v in variants:
         t = statistics.median(v.times)
-        print(f"{v.label:20s} {t * 1e3:8.2f} {args.batch_size / t:10.0f} {t / base:9.3f}x "
-              f"{t / fast:21.3f}x")
+        print(f"{v.label:20s} {t * 1e3:8.2f} {args.batch_size / t:10.0f} {t / base:9.3f}x")
+    if args.profile:
+        print_profile(variants, batches)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from autoembed.embeddings import pep as pep_module
 from autoembed.embeddings.base import EmbeddingSpec
 from autoembed.embeddings.masked import MaskedEmbedding, csr_bytes
 from autoembed.embeddings.pep import PEPConfig, PEPEmbedding
@@ -46,8 +47,10 @@ def full_table_threshold(emb: PEPEmbedding) -> torch.Tensor:
     return s.expand(emb.spec.num_features, emb.spec.dim)
 
 
+@pytest.mark.parametrize("full_table", [True, False])  # whole table / the batch's distinct rows
 @pytest.mark.parametrize("granularity", GRANULARITIES)
-def test_gradients_match_autograd_over_the_full_table(granularity):
+def test_gradients_match_autograd_over_the_full_table(granularity, full_table, monkeypatch):
+    monkeypatch.setattr(pep_module, "use_full_table", lambda num_rows, num_ids: full_table)
     emb = make_pep(granularity=granularity, threshold_init=-2.0)
     with torch.no_grad():  # varied thresholds so some entries are pruned, some kept
         emb.threshold.add_(torch.randn_like(emb.threshold))
@@ -55,7 +58,8 @@ def test_gradients_match_autograd_over_the_full_table(granularity):
     ids[1] = ids[0]  # duplicate rows: gradients must accumulate
     upstream = torch.randn(6, len(VOCAB), DIM, generator=torch.Generator().manual_seed(2))
 
-    (emb(ids) * upstream).sum().backward()
+    out = emb(ids)
+    (out * upstream).sum().backward()
     grad_v, grad_s = emb.weight.grad.clone(), emb.threshold.grad.clone()
 
     v = torch.nn.Parameter(emb.weight.detach().clone())
@@ -64,6 +68,7 @@ def test_gradients_match_autograd_over_the_full_table(granularity):
     table = reference_threshold(v, full_table_threshold(emb))
     (table[ids] * upstream).sum().backward()
 
+    torch.testing.assert_close(out, table[ids], rtol=0, atol=0)
     assert 0 < int((grad_v != 0).sum()) < grad_v.numel()
     torch.testing.assert_close(grad_v, v.grad, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(grad_s, s.grad, rtol=1e-5, atol=1e-7)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from test_pep import fit_tiny, make_pep, make_spec, random_ids
 
-from autoembed.embeddings.gather import gather_rows
+from autoembed.embeddings.gather import accumulate_rows, gather_rows
 from autoembed.embeddings.pep import PEPConfig
 from autoembed.embeddings.pep_threshold import unique_rows
 
@@ -34,6 +34,21 @@ def test_gather_rows_matches_embedding_forward_and_backward():
     (torch.nn.functional.embedding(ids, table) * upstream).sum().backward()
     torch.testing.assert_close(fast, table.grad)
     assert torch.equal(gather_rows(table, ids), table[ids])
+
+
+def test_accumulate_rows_non_cpu_branch_has_the_right_shape():
+    """Off CPU the row gradient comes from ``embedding_dense_backward`` (checked on ``meta``)."""
+    grad = torch.empty(40, 4, 5, device="meta")
+    ids = torch.empty(40, 4, dtype=torch.int64, device="meta")
+    assert accumulate_rows(grad, ids, 30).shape == (30, 5)
+
+
+def test_a_second_backward_through_one_forward_is_refused():
+    emb = make_pep(granularity="feature_dim")
+    loss = emb(random_ids(4, emb.spec, torch.Generator().manual_seed(0))).sum()
+    loss.backward(retain_graph=True)  # the fused backward reuses the forward's buffers
+    with pytest.raises(RuntimeError, match="one backward per forward"):
+        loss.backward()
 
 
 def test_integer_threshold_init_is_accepted():

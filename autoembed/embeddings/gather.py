@@ -13,6 +13,17 @@ import torch
 from torch import nn
 
 
+def accumulate_rows(grad: torch.Tensor, index: torch.Tensor, num_rows: int) -> torch.Tensor:
+    """The gradient of ``table[index]`` w.r.t. a ``num_rows``-row ``table``: ``grad``
+    (``[*index.shape, *width]``) summed into the rows ``index`` names. ``index_add_`` on CPU;
+    elsewhere the deterministic ``embedding_dense_backward`` (2-D tables)."""
+    width = grad.shape[index.dim():]
+    flat_grad, flat_index = grad.reshape(-1, *width), index.reshape(-1)
+    if grad.device.type == "cpu":
+        return grad.new_zeros(num_rows, *width).index_add_(0, flat_index, flat_grad)
+    return torch.ops.aten.embedding_dense_backward(flat_grad, flat_index, num_rows, -1, False)
+
+
 class _RowGather(torch.autograd.Function):
     @staticmethod
     def forward(ctx, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -26,10 +37,7 @@ class _RowGather(torch.autograd.Function):
         (index,) = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None
-        width = grad.shape[index.dim():]
-        out = grad.new_zeros(ctx.num_rows, *width)
-        out.index_add_(0, index.reshape(-1), grad.reshape(-1, *width))
-        return out, None
+        return accumulate_rows(grad, index, ctx.num_rows), None
 
 
 def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """PEP (Liu et al., ICLR 2021): learnable soft-threshold pruning of the embedding table.
 
 ``V_hat = sign(V) * relu(|V| - sigmoid(s))``, applied only to the rows a batch gathers (and
-their ``s``), so the step's cost follows the batch, not the table.
+their ``s``), or to the whole table when that is smaller than the batch, so the step's cost
+follows the smaller of batch and table (``pep_threshold.pruned_gather``: one fused op).
 
 Weight decay and the threshold's drift (read this before changing a default): at a saturated
 init (``threshold_init = -150``) ``sigmoid(s)`` and its gradient are exactly 0 in float32, so the
@@ -40,15 +41,15 @@ import torch
 from torch import nn
 
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoint
-from autoembed.embeddings.gather import gather_rows
 from autoembed.embeddings.masked import MaskedConfig, MaskedEmbedding, pruned_storage_bytes
 from autoembed.embeddings.pep_threshold import (
     count_nonzeros,
     is_per_feature,
+    pruned_gather,
     pruned_mask,
-    soft_threshold,
     threshold_shape,
     unique_rows,
+    use_full_table,
 )
 from autoembed.embeddings.sparse_adam import LazyAdamTable, LazyRowAdam
 
@@ -207,26 +208,31 @@ class PEPEmbedding(EmbeddingMethod):
         return self
 
     # --- forward ------------------------------------------------------------------------------
-    def _threshold_rows(self, s: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """``s`` broadcastable to ``[R, D]`` for the table rows ``rows``."""
+    def _threshold_rows(self, s: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+        """``s`` broadcastable to ``[R, D]`` for the table rows ``rows`` (None: every row)."""
         gran = self.config.granularity
         if is_per_feature(gran):
-            return s.index_select(0, rows)
+            return s if rows is None else s.index_select(0, rows)
         if gran in ("field", "field_dim"):
-            return s.index_select(0, self.field_index.index_select(0, rows))
+            fields = self.field_index if rows is None else self.field_index.index_select(0, rows)
+            return s.index_select(0, fields)
         return s  # [1, 1|D]
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """The threshold runs once per *distinct* row of the batch (``R x D``, not ``B x F x D``);
-        one gather then expands the pruned rows to the batch, and its backward sums the batch's
-        gradients per row, so V and s see exactly the reference's gradients."""
+        """One fused op thresholds a table and gathers the batch from it (its backward sums the
+        batch's gradients per row, so V and s see exactly the reference's gradients). The table
+        is the whole ``V`` when it has no more rows than the batch has ids (``use_full_table``),
+        else the batch's distinct rows (``R x D``, not ``B x F x D``): the cost follows the
+        smaller of table and batch."""
+        if not self.sparse and use_full_table(self.spec.num_features, ids.numel()):
+            return pruned_gather(self.weight, self._threshold_rows(self.threshold, None), ids)
         uniq, inverse = unique_rows(ids, self.spec.num_features)
         if self.sparse:
             rows, s_rows = self._gather_sparse(uniq)
         else:
             rows = self.weight.index_select(0, uniq)
             s_rows = self._threshold_rows(self.threshold, uniq)
-        return gather_rows(soft_threshold(rows, s_rows), inverse)
+        return pruned_gather(rows, s_rows, inverse)
 
     def _gather_sparse(self, uniq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """sparse_lazy: the batch's rows (caught up on their pending drift) and their ``s``, from

@@ -1,8 +1,10 @@
-"""PEP's soft threshold ``V_hat = sign(V) * relu(|V| - sigmoid(s))`` as one fused autograd op.
+"""PEP's soft threshold ``V_hat = sign(V) * relu(|V| - sigmoid(s))`` fused with the row gather.
 
 ``sign(v) * relu(|v| - g)`` equals ``v - clamp(v, -g, g)`` for ``g >= 0``: two elementwise
 kernels instead of five, and the backward needs only the output (an entry is active exactly
-where the output is nonzero). Gradients are those of the reference formula:
+where the output is nonzero). One autograd op thresholds a table (the whole table, or a batch's
+distinct rows) and gathers the batch from it; its backward sums the batch's gradients per row
+into one fresh buffer and turns that, in place, into the reference formula's gradients:
 ``dV = grad * [|v| > g]`` and ``ds = -sum(grad * sign(v) * [|v| > g]) * g * (1 - g)``.
 """
 
@@ -13,6 +15,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
+
+from autoembed.embeddings.gather import accumulate_rows
 
 GRANULARITIES = ("global", "dimension", "feature", "feature_dim", "field", "field_dim")
 
@@ -39,36 +44,72 @@ def is_per_feature(granularity: str) -> bool:
     return granularity in ("feature", "feature_dim")
 
 
-class _SoftThreshold(torch.autograd.Function):
+class _PrunedGather(torch.autograd.Function):
+    """``soft_threshold(table, s)[index]`` with one fused backward for ``table`` and ``s``."""
+
     @staticmethod
-    def forward(ctx, v: torch.Tensor, s: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, table: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         g = torch.sigmoid(s)
-        if s.numel() == 1 and v.device.type == "cpu":  # one fused kernel (softshrink)
-            out = torch.nn.functional.softshrink(v, float(g))
-        else:
-            out = torch.clamp(v, -g, g).neg_().add_(v)  # v - clamp(v, -g, g), one allocation
-        ctx.save_for_backward(out, g)
-        ctx.s_shape = s.shape
-        return out
+        pruned = _soft_threshold(table, g)
+        ctx.save_for_backward(index)
+        ctx.buffers = (pruned, g)  # intermediates: the backward overwrites them in place
+        return pruned.index_select(0, index.reshape(-1)).view(*index.shape, table.shape[1])
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        # Float arithmetic only (a bool mask takes a slow path on CPU), and few fresh buffers
-        # (each new large buffer costs page faults on CPU).
-        out, g = ctx.saved_tensors
-        active_sign = torch.sign(out)  # +-1 where |v| > g, else 0
-        signed = grad * active_sign
+        # Float arithmetic only (a bool mask takes a slow path on CPU), in place on the gather's
+        # fresh [rows, D] buffer and on the forward's intermediates (no other large buffers).
+        if ctx.buffers is None:
+            raise RuntimeError("PEP's pruned gather supports one backward per forward")
+        (index,), (pruned, g) = ctx.saved_tensors, ctx.buffers
+        ctx.buffers = None
+        signed = accumulate_rows(grad, index, pruned.shape[0])
+        active_sign = torch.sign(pruned, out=pruned)  # +-1 where |v| > g, else 0
+        signed.mul_(active_sign)
         grad_s = None
-        if ctx.needs_input_grad[1]:
-            neg_slope = g * (g - 1.0)  # -g'(s) = -g (1 - g), shaped like s
-            grad_s = signed.sum_to_size(ctx.s_shape) * neg_slope
+        if ctx.needs_input_grad[1]:  # -sum(grad * sign(v) * [|v| > g]) * g (1 - g), into g
+            grad_s = torch.ops.aten.sigmoid_backward.grad_input(
+                _sum_to(signed, g.shape), g, grad_input=g).neg_()
         grad_v = signed.mul_(active_sign) if ctx.needs_input_grad[0] else None  # grad*[|v|>g]
-        return grad_v, grad_s
+        return grad_v, grad_s, None
 
 
-def soft_threshold(v: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """``sign(v) * relu(|v| - sigmoid(s))``; ``s`` broadcasts against ``v``."""
-    return _SoftThreshold.apply(v, s)
+def _soft_threshold(v: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """``v - clamp(v, -g, g)`` in a fresh buffer: one fused kernel for a scalar ``g`` on CPU,
+    else a clamp (per-row ``g``: max then min, as a clamp with two broadcast bounds is not
+    vectorised on CPU; per-entry ``g``: into ``-g``'s buffer) and a subtraction in place."""
+    if g.numel() == 1 and v.device.type == "cpu":
+        return torch.nn.functional.softshrink(v, float(g))
+    neg_g = torch.neg(g)
+    if g.shape[-1] == 1:
+        clamped = torch.maximum(v, neg_g)
+        torch.minimum(clamped, g, out=clamped)
+    else:
+        clamped = torch.clamp(v, neg_g, g, out=neg_g if g.shape == v.shape else None)
+    return torch.sub(v, clamped, out=clamped)
+
+
+def _sum_to(x: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``x.sum_to_size(shape)``; a per-row sum as a mat-vec (several times faster on CPU)."""
+    if x.shape == shape:
+        return x
+    if shape == (x.shape[0], 1):
+        return x @ x.new_ones(x.shape[1], 1)
+    return x.sum_to_size(shape)
+
+
+def pruned_gather(table: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``(sign(V) * relu(|V| - sigmoid(s)))[index]`` (``[*index.shape, D]``) for a table ``V``
+    (``[R, D]``) and ``s`` broadcastable to it; the gradients equal autograd's over the formula."""
+    return _PrunedGather.apply(table, s, index)
+
+
+def use_full_table(num_rows: int, num_ids: int) -> bool:
+    """Threshold the whole table rather than the batch's distinct rows: when the table has no
+    more rows than the batch has ids, one pass over it is cheaper than finding those rows and
+    scattering their gradients back (ML-1M, batch 4096: 13.5k rows, 32k ids)."""
+    return num_rows <= num_ids
 
 
 def unique_rows(ids: torch.Tensor, num_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,12 +118,11 @@ def unique_rows(ids: torch.Tensor, num_rows: int) -> tuple[torch.Tensor, torch.T
     (O(table), no sort); a large one is sorted (``torch.unique``, O(batch log batch))."""
     if num_rows > 8 * ids.numel():
         return torch.unique(ids, return_inverse=True)
-    seen = torch.zeros(num_rows, dtype=torch.bool, device=ids.device)
-    seen[ids] = True
+    flat = ids.reshape(-1)
+    seen = torch.zeros(num_rows, dtype=torch.int64, device=ids.device).index_fill_(0, flat, 1)
     rows = seen.nonzero().squeeze(1)
-    position = torch.empty(num_rows, dtype=torch.int64, device=ids.device)
-    position[rows] = torch.arange(rows.numel(), device=ids.device)
-    return rows, position[ids]
+    position = seen.cumsum_(0).sub_(1)  # a marked row's rank among the marked rows
+    return rows, position.index_select(0, flat).view_as(ids)
 
 
 def reference_threshold(v: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
