@@ -322,7 +322,7 @@ def sizes_vs_frequency_figure(df: pd.DataFrame, out_dir: Path) -> FigureResult:
         freq = counts.astype(float) + 1.0
         idx = _subsample(len(freq))
         ax.scatter(freq[idx], dims[idx], s=8, alpha=0.5 if len(idx) < 5000 else 0.2, color=method_colour(row["method"]),
-                   linewidths=0)
+                   linewidths=0, rasterized=True)  # thousands of points: raster inside the SVG
         _binned_median(ax, freq, dims.astype(float))
         log_axis(ax, "x")
         ax.set_xlabel("feature frequency in train split + 1 (count, log)")
@@ -376,7 +376,7 @@ def synthetic_recovery_figure(df: pd.DataFrame, out_dir: Path) -> FigureResult:
         idx = _subsample(len(planted))
         px = planted[idx] + jitter.uniform(-0.25, 0.25, len(idx))
         ax.scatter(px, dims[idx], s=6, alpha=0.25, color=method_colour(row["method"]),
-                   linewidths=0)
+                   linewidths=0, rasterized=True)
         levels = np.unique(planted)
         means = [dims[planted == v].mean() for v in levels]
         ax.plot(levels, means, color="black", marker="o", markersize=4, label="mean learned")
