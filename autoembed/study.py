@@ -137,6 +137,11 @@ def run_study(
     """Run (or resume) every sweep, export the results to ``out_dir`` and write its report."""
     experiments = run_sweeps(spec_paths, storage, address=address, smoke_test=smoke_test,
                              verbose=verbose)
+    return export_study(experiments, out_dir, report=report)
+
+
+def export_study(experiments: list[Path], out_dir: Path, *, report: bool = True) -> StudyOutcome:
+    """:func:`export_results`, then (with ``report``) the report written from the exported CSV."""
     outcome = export_results(experiments, out_dir)
     if report:
         from analysis.report import write_report

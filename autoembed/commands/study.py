@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autoembed.study import experiment_dir, export_results, run_study
+    from autoembed.study import experiment_dir, export_study, run_study
 
     storage, out = Path(args.storage_path).resolve(), Path(args.out)
     if args.export_only:
@@ -36,10 +36,7 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             raise FileNotFoundError(f"no experiment folder(s) {', '.join(missing)}: run the study "
                                     "first (without --export-only) or pass --storage-path")
-        from analysis.report import write_report
-
-        outcome = export_results(folders, out)
-        outcome.report_md = write_report(outcome.results_csv, out).markdown
+        outcome = export_study(folders, out)
     else:
         outcome = run_study(args.specs, storage, out, address=args.address,
                             smoke_test=args.smoke_test, verbose=not args.quiet)
