@@ -21,10 +21,12 @@ def fill_trial_seconds(df: pd.DataFrame) -> pd.DataFrame:
     if TRIAL_SECONDS not in df.columns:
         df[TRIAL_SECONDS] = np.nan
     seconds = pd.to_numeric(df[TRIAL_SECONDS], errors="coerce")
+    read: dict[Path, float] = {}  # one read per trial, however many rows it has
     for i in df.index[seconds.isna()]:
-        exp, trial = df.at[i, "experiment_dir"], str(df.at[i, "trial_id"])
+        trial = str(df.at[i, "trial_id"])
         if trial:
-            seconds.at[i] = _ray_seconds(Path(exp) / trial / "result.json")
+            path = Path(df.at[i, "experiment_dir"]) / trial / "result.json"
+            seconds.at[i] = read[path] if path in read else read.setdefault(path, _ray_seconds(path))
     df[TRIAL_SECONDS] = seconds
     return df
 
