@@ -8,7 +8,9 @@ is the process's CPU time (on a quiet machine the same as wall time; on a shared
 out the slices other processes take); ``--wall-clock`` times wall time instead.
 The uniform embedding gathers with the same ``gather_rows`` (``index_add_`` backward) as PEP,
 so the ratio is the threshold's own cost. The uniform model runs twice ("uniform/again" is an
-identical copy): its ratio shows the measurement's noise.
+identical copy): its ratio shows the measurement's noise. Per-entry thresholds (feature_dim,
+field_dim) run on the fused CPU kernel (``pep_cpu_kernel``); ``--unfused`` adds a copy of each
+on the unfused torch ops, so the kernel's gain is measured in the same run.
 
     flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/pep_overhead.py [--profile]
 
@@ -23,12 +25,14 @@ import argparse
 import statistics
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 
 import numpy as np
 import torch
 
 from autoembed.config import DataConfig, ModelConfig
 from autoembed.data.base import split_indices
+from autoembed.embeddings import pep_cpu_kernel
 from autoembed.embeddings.base import EmbeddingSpec
 from autoembed.embeddings.pep import PEPConfig, PEPEmbedding
 from autoembed.embeddings.uniform import UniformEmbedding
@@ -48,8 +52,10 @@ def load(name: str):
 class Variant:
     clock = staticmethod(time.process_time)
 
-    def __init__(self, label: str, embedding, spec: EmbeddingSpec, dim: int, lr: float) -> None:
+    def __init__(self, label: str, embedding, spec: EmbeddingSpec, dim: int, lr: float,
+                 fused: bool = True) -> None:
         self.label = label
+        self.fused = fused
         self.model = build_model(ModelConfig(name="fm", dim=dim), embedding, spec, seed=0)
         groups = [{"params": self.model.model_parameters(), "lr": lr, "weight_decay": 0.0}]
         groups += embedding.param_groups(lr, 0.0)
@@ -60,6 +66,10 @@ class Variant:
         self.times: list[float] = []
 
     def run(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        with nullcontext() if self.fused else pep_cpu_kernel.unfused():
+            self._run(batches)
+
+    def _run(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         start = self.clock()
         for ids, labels in batches:
             loss = self.loss(self.model(ids), labels)
@@ -113,6 +123,8 @@ def main() -> None:
     parser.add_argument("--granularities", default="global,dimension,feature,feature_dim")
     parser.add_argument("--profile", action="store_true", help="then list each PEP variant's extra ops")
     parser.add_argument("--wall-clock", action="store_true", help="time wall time, not CPU time")
+    parser.add_argument("--unfused", action="store_true",
+                        help="also time each per-entry granularity without the fused CPU kernel")
     args = parser.parse_args()
     if args.wall_clock:
         Variant.clock = staticmethod(time.perf_counter)
@@ -134,6 +146,10 @@ def main() -> None:
         torch.manual_seed(0)
         emb = PEPEmbedding(spec, PEPConfig(granularity=gran, threshold_init=-15.0))
         variants.append(Variant(f"pep/{gran}", emb, spec, args.dim, 1e-3))
+        if args.unfused and gran in ("feature_dim", "field_dim"):
+            torch.manual_seed(0)
+            emb = PEPEmbedding(spec, PEPConfig(granularity=gran, threshold_init=-15.0))
+            variants.append(Variant(f"pep/{gran}/unfused", emb, spec, args.dim, 1e-3, fused=False))
     for v in variants:  # warm-up
         v.run(batches[:3])
         v.times.clear()

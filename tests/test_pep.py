@@ -218,6 +218,38 @@ def test_late_rewinding_rewinds_to_the_weights_of_that_step():
     assert torch.equal(ticket.weight.detach(), torch.where(mask, replay.weight.detach(), 0.0))
 
 
+def test_keep_retrains_from_the_searched_thresholded_weights():
+    emb = search_to_targets(granularity="feature_dim", reinit="keep", retrain_weight_decay=0.0)
+    rewound = search_to_targets(granularity="feature_dim")
+    for point, other in zip(emb.retrain_points(), rewound.retrain_points(), strict=True):
+        snap = point.state
+        assert torch.equal(snap.mask, other.state.mask)  # the same search, only the retrain differs
+        ticket = emb.for_retrain(point)
+        kept = ticket.weight.detach()
+        assert torch.equal(kept != 0, snap.mask)  # V_hat is nonzero exactly where kept
+        assert torch.equal(kept, snap.weight)
+        assert not torch.equal(kept, rewound.for_retrain(other).weight.detach())
+        assert ticket.param_groups(0.1, 1e-3)[0]["weight_decay"] == 0.0  # retrain_weight_decay
+    assert rewound.for_retrain(other).param_groups(0.1, 1e-3)[0]["weight_decay"] == 1e-5
+
+
+def test_prefix_retrain_mask_keeps_each_rows_searched_size_in_its_first_dims():
+    emb = search_to_targets(granularity="feature_dim", retrain_mask="prefix")
+    point = emb.retrain_points()[-1]
+    searched = point.state.mask
+    ticket = emb.for_retrain(point)
+    sizes = searched.sum(1)
+    np.testing.assert_array_equal(ticket.feature_dims(), sizes.numpy())
+    assert ticket.num_params() == point.info["nonzeros"]
+    assert torch.equal(ticket.mask, torch.arange(8) < sizes[:, None])
+    assert not torch.equal(ticket.mask, searched)  # the entries moved, the sizes did not
+    assert torch.equal(ticket.weight.detach(), torch.where(ticket.mask, emb.initial_weight, 0.0))
+    with pytest.raises(ValueError, match="retrain_mask must be one of"):
+        PEPConfig(retrain_mask="suffix")
+    with pytest.raises(ValueError, match="reinit='keep' keeps the searched entries"):
+        PEPConfig(reinit="keep", retrain_mask="prefix")
+
+
 def test_storage_bytes_is_csr_or_dense_whichever_is_smaller():
     spec = make_spec((1000,), 32)
     mask = torch.zeros(1000, 32, dtype=torch.bool)

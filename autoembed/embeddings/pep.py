@@ -47,6 +47,7 @@ from autoembed.embeddings.pep_threshold import (
     is_per_feature,
     pruned_gather,
     pruned_mask,
+    pruned_weight,
     threshold_shape,
     unique_rows,
     use_full_table,
@@ -54,7 +55,8 @@ from autoembed.embeddings.pep_threshold import (
 from autoembed.embeddings.sparse_adam import LazyAdamTable, LazyRowAdam
 
 OPTIMIZER_MODES = ("dense", "sparse_lazy")
-REINITS = ("rewind", "random")
+REINITS = ("rewind", "random", "keep")
+RETRAIN_MASKS = ("entries", "prefix")
 
 
 # Tuned search settings per dataset and granularity (reasoning: PEPConfig's docstring).
@@ -106,6 +108,10 @@ class PEPConfig:
     threshold_lr: float | None = None  # s's Adam lr (sets the drift speed); None: trainer's lr
     optimizer_mode: str = "dense"  # dense (reference) | sparse_lazy (row-sparse, huge tables)
     reinit: str = "rewind"  # retrain from the initial V under the mask | "random": fresh Xavier
+    #                         | "keep": from the searched, thresholded V at the snapshot (fine-tune)
+    retrain_weight_decay: float | None = None  # the retrain's L2 on V; None: weight_decay
+    retrain_mask: str = "entries"  # the searched entries (the paper) | "prefix": each row keeps
+    #                                its first k dims, k = its searched nonzeros (aligned dims)
     rewind_step: int = 0  # rewind target: V at this search step (0: init, the paper; > 0: late
     #                       rewinding, Frankle et al. 2019)
     init: str = "xavier"
@@ -124,6 +130,10 @@ class PEPConfig:
             raise ValueError(f"optimizer_mode must be one of {OPTIMIZER_MODES}, got {self.optimizer_mode!r}")
         if self.reinit not in REINITS:
             raise ValueError(f"reinit must be one of {REINITS}, got {self.reinit!r}")
+        if self.retrain_mask not in RETRAIN_MASKS:
+            raise ValueError(f"retrain_mask must be one of {RETRAIN_MASKS}, got {self.retrain_mask!r}")
+        if self.reinit == "keep" and self.retrain_mask != "entries":
+            raise ValueError("reinit='keep' keeps the searched entries: use retrain_mask='entries'")
         if self.init != "xavier":
             raise ValueError(f"init must be 'xavier' (the only one implemented), got {self.init!r}")
         if self.count_every < 1:
@@ -154,6 +164,7 @@ class Snapshot:
     step: int
     nonzeros: int
     mask: torch.Tensor  # bool [N, D]
+    weight: torch.Tensor | None = None  # reinit="keep": the thresholded V at ``step`` [N, D]
 
 
 class PEPEmbedding(EmbeddingMethod):
@@ -347,10 +358,12 @@ class PEPEmbedding(EmbeddingMethod):
         new = [(t, c) for t, c in self._pending_targets() if nonzeros <= c]
         if not new:
             return
-        mask = pruned_mask(self.weight.detach(), self.threshold.detach(),
-                           self.config.granularity, self.field_index).cpu()  # see _apply
+        args = (self.weight.detach(), self.threshold.detach(), self.config.granularity,
+                self.field_index)
+        mask = pruned_mask(*args).cpu()  # see _apply
+        weight = pruned_weight(*args).cpu() if self.config.reinit == "keep" else None
         for target, count in new:
-            self.snapshots.append(Snapshot(target, count, step, nonzeros, mask))
+            self.snapshots.append(Snapshot(target, count, step, nonzeros, mask, weight))
 
     def _schedule_next(self, step: int, nonzeros: int) -> None:
         self._last_counts = (self._last_counts + [(step, nonzeros)])[-2:]
@@ -392,10 +405,17 @@ class PEPEmbedding(EmbeddingMethod):
 
     def for_retrain(self, point: RetrainPoint) -> MaskedEmbedding:
         snap: Snapshot = point.state
-        if self.config.reinit == "rewind":
+        cfg = self.config
+        if cfg.reinit == "rewind":
             assert self.initial_weight is not None
             weight = self.initial_weight
+        elif cfg.reinit == "keep":
+            assert snap.weight is not None
+            weight = snap.weight
         else:
             weight = nn.init.xavier_uniform_(torch.empty(self.spec.num_features, self.spec.dim))
-        return MaskedEmbedding(self.spec, weight.cpu(), snap.mask,
-                               MaskedConfig(weight_decay=self.config.weight_decay))
+        mask = snap.mask
+        if cfg.retrain_mask == "prefix":
+            mask = torch.arange(self.spec.dim) < mask.sum(dim=1, keepdim=True)
+        decay = cfg.weight_decay if cfg.retrain_weight_decay is None else cfg.retrain_weight_decay
+        return MaskedEmbedding(self.spec, weight.cpu(), mask, MaskedConfig(weight_decay=decay))

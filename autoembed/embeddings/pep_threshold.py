@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
+from autoembed.embeddings import pep_cpu_kernel
 from autoembed.embeddings.gather import accumulate_rows
 
 GRANULARITIES = ("global", "dimension", "feature", "feature_dim", "field", "field_dim")
@@ -49,9 +50,14 @@ class _PrunedGather(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, table: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        g = torch.sigmoid(s)
-        pruned = _soft_threshold(table, g)
+        kernel = pep_cpu_kernel.load() if pep_cpu_kernel.applies(table, s) else None
+        if kernel is not None:  # one fused pass (per-entry s on CPU)
+            pruned, g = kernel.forward(table.contiguous(), s.contiguous())
+        else:
+            g = torch.sigmoid(s)
+            pruned = _soft_threshold(table, g)
         ctx.save_for_backward(index)
+        ctx.kernel = kernel
         ctx.buffers = (pruned, g)  # intermediates: the backward overwrites them in place
         return pruned.index_select(0, index.reshape(-1)).view(*index.shape, table.shape[1])
 
@@ -65,6 +71,10 @@ class _PrunedGather(torch.autograd.Function):
         (index,), (pruned, g) = ctx.saved_tensors, ctx.buffers
         ctx.buffers = None
         signed = accumulate_rows(grad, index, pruned.shape[0])
+        if ctx.kernel is not None:  # one fused pass, in place: signed <- dV, g <- ds
+            ctx.kernel.backward_(signed, pruned, g)
+            return (signed if ctx.needs_input_grad[0] else None,
+                    g if ctx.needs_input_grad[1] else None, None)
         active_sign = torch.sign(pruned, out=pruned)  # +-1 where |v| > g, else 0
         signed.mul_(active_sign)
         grad_s = None
@@ -158,6 +168,19 @@ def pruned_mask(weight: torch.Tensor, s: torch.Tensor, granularity: str,
     for lo, hi, kept in kept_chunks(weight, s, granularity, field_of_feature):
         mask[lo:hi] = kept
     return mask
+
+
+def pruned_weight(weight: torch.Tensor, s: torch.Tensor, granularity: str,
+                  field_of_feature: torch.Tensor, chunk_rows: int = 1 << 16) -> torch.Tensor:
+    """The thresholded table ``sign(V) * relu(|V| - sigmoid(s))`` (``[N, D]``), row chunk by row
+    chunk (no full-table temporaries)."""
+    out = torch.empty_like(weight)
+    with torch.no_grad():
+        for lo in range(0, weight.shape[0], chunk_rows):
+            hi = min(weight.shape[0], lo + chunk_rows)
+            g = torch.sigmoid(rows_of_threshold(s, granularity, field_of_feature, lo, hi))
+            out[lo:hi] = _soft_threshold(weight[lo:hi], g)
+    return out
 
 
 def rows_of_threshold(s: torch.Tensor, granularity: str, field_of_feature: torch.Tensor,

@@ -1,0 +1,90 @@
+"""PEP's fused CPU kernel: it builds here, and matches the unfused torch ops it replaces."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import pytest
+import torch
+
+from autoembed.embeddings import pep_cpu_kernel
+from autoembed.embeddings.pep_threshold import pruned_gather, reference_threshold
+
+
+def test_the_kernel_builds_on_this_machine():
+    assert pep_cpu_kernel.load() is not None
+
+
+def _case(rows: int, dim: int, per_row: bool, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    v = (torch.rand(rows, dim, generator=gen) - 0.5) * 0.1
+    v[0, 0] = 0.0  # an exact zero: pruned at any threshold
+    s = torch.randn(rows, 1 if per_row else dim, generator=gen) - 3.0  # g ~ 0.05: many pruned
+    ids = torch.randint(0, rows, (64, 5), generator=gen)
+    ids[0, :] = 1  # duplicates: gradients summed per row
+    upstream = torch.randn(64, 5, dim, generator=gen)
+    return v, s, ids, upstream
+
+
+def _run(v, s, ids, upstream, fused: bool):
+    v, s = v.clone().requires_grad_(), s.clone().requires_grad_()
+    with nullcontext() if fused else pep_cpu_kernel.unfused():
+        out = pruned_gather(v, s, ids)
+        out.backward(upstream)
+    return out.detach(), v.grad, s.grad
+
+
+@pytest.mark.parametrize("per_row", [False, True], ids=["per-entry", "per-row"])
+@pytest.mark.parametrize("dim", [32, 13])  # 13: the vector loop's scalar tail
+def test_fused_matches_unfused_and_autograd(per_row, dim):
+    case = _case(100, dim, per_row)
+    fused = _run(*case, fused=True)
+    unfused = _run(*case, fused=False)
+    # sigmoid may differ by an ulp (vector vs scalar exp); per-row sums run in another order
+    for a, b in zip(fused, unfused, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-8)
+    out, v_grad, s_grad = fused
+    assert (out == 0).float().mean() > 0.2 and (out != 0).any()  # both regimes exercised
+    v, s, ids, upstream = (t.clone() for t in case)
+    v.requires_grad_()
+    s.requires_grad_()
+    reference_threshold(v, s)[ids].backward(upstream)
+    torch.testing.assert_close(v_grad, v.grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(s_grad, s.grad, rtol=1e-5, atol=1e-7)
+    touched = torch.zeros(100, dtype=torch.bool).index_fill_(0, ids.reshape(-1), True)
+    assert (v_grad[touched] == 0).any() and (v_grad[touched] != 0).any()  # masked and passed
+
+
+def test_unfused_switch_and_env(monkeypatch):
+    assert pep_cpu_kernel.enabled()
+    with pep_cpu_kernel.unfused():
+        assert not pep_cpu_kernel.enabled()
+        assert pep_cpu_kernel.load() is None
+    assert pep_cpu_kernel.enabled()
+    monkeypatch.setenv(pep_cpu_kernel.ENV_SWITCH, "0")
+    assert pep_cpu_kernel.load() is None
+
+
+def test_kernel_applies_to_float32_cpu_per_entry_or_per_row_thresholds_only():
+    v = torch.zeros(10, 4)
+    assert pep_cpu_kernel.applies(v, torch.zeros(10, 4))
+    assert pep_cpu_kernel.applies(v, torch.zeros(10, 1))
+    assert not pep_cpu_kernel.applies(v, torch.zeros(1, 4))  # dimension: torch ops
+    assert not pep_cpu_kernel.applies(v, torch.zeros(1, 1))  # global: torch ops
+    assert not pep_cpu_kernel.applies(v.double(), torch.zeros(10, 4).double())
+
+
+def test_a_failed_build_warns_once_and_falls_back(monkeypatch):
+    import torch.utils.cpp_extension as cpp_extension
+
+    def broken(**_):
+        raise OSError("no compiler here")
+
+    monkeypatch.setattr(cpp_extension, "load", broken)
+    monkeypatch.setattr(pep_cpu_kernel, "_state", {})
+    with pytest.warns(RuntimeWarning, match="no compiler here"):
+        assert pep_cpu_kernel.load() is None
+    assert pep_cpu_kernel.load() is None  # remembered: no second build, no second warning
+    case = _case(20, 8, per_row=False)
+    out, v_grad, s_grad = _run(*case, fused=True)  # falls back to the torch ops
+    torch.testing.assert_close(out, reference_threshold(case[0], case[1])[case[2]])
