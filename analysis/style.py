@@ -18,6 +18,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 # Fixed colours for the in-tree methods (colour-blind-safe Okabe-Ito palette).
 METHOD_COLOURS: dict[str, str] = {
     "pep": "#D55E00",  # vermillion: the reference method stands out
+    "pep-prefix": "#56B4E9",  # PEP's sizes, retrained with aligned dims (retrain_mask=prefix)
     "uniform": "#000000",
     "mde": "#0072B2",
     "autoemb": "#009E73",
@@ -26,6 +27,7 @@ METHOD_COLOURS: dict[str, str] = {
 }
 METHOD_LABELS: dict[str, str] = {
     "pep": "PEP",
+    "pep-prefix": "PEP (aligned retrain)",
     "uniform": "Uniform",
     "mde": "MDE",
     "autoemb": "AutoEmb",
@@ -34,13 +36,14 @@ METHOD_LABELS: dict[str, str] = {
 }
 METHOD_MARKERS: dict[str, str] = {
     "pep": "o",
+    "pep-prefix": "h",
     "uniform": "s",
     "mde": "^",
     "autoemb": "D",
     "autodim": "v",
     "qr_hash": "P",
 }
-_PLUGIN_MARKERS = ("X", "*", "h", "<", ">", "p")
+_PLUGIN_MARKERS = ("X", "*", "<", ">", "p", "d")
 
 # Which order methods are listed in (known first, plugins after, alphabetically).
 KNOWN_ORDER = tuple(METHOD_COLOURS)

@@ -37,7 +37,9 @@ def assert_ray_not_started() -> None:
     assert not ray.is_initialized()
 
 
-@pytest.mark.parametrize("name", ["smoke", "quickstart", "pep_paper", "comparison"])
+@pytest.mark.parametrize("name", ["smoke", "quickstart", "pep_paper", "comparison", "study_ml1m",
+                                  "study_ml1m_pep_prefix", "study_synthetic",
+                                  "study_synthetic_criteo"])
 def test_shipped_spaces_are_valid(name: str) -> None:
     spec = load_spec(SPACES / f"{name}.yaml")
     assert count_trials(spec) >= 1
@@ -87,6 +89,28 @@ def test_misspelled_train_key(tmp_path: Path) -> None:
 def test_unknown_method_lists_registered_ones(tmp_path: Path) -> None:
     raw = base() | {"methods": {"pepp": {}}}
     with pytest.raises(SpecError, match=r"methods.pepp: unknown method 'pepp'; available methods: .*uniform"):
+        load_spec(write(tmp_path, raw))
+    assert_ray_not_started()
+
+
+def test_a_method_label_keeps_two_variants_of_one_method_apart(tmp_path: Path) -> None:
+    raw = base() | {"methods": {
+        "pep": {"space": {"targets": [0.5]}},
+        "pep-prefix": {"method": "pep", "space": {"targets": [0.5], "retrain_mask": "prefix"}},
+    }}
+    spec = load_spec(write(tmp_path, raw))
+    trials = trial_configs(spec)
+    assert [t["group"]["method"] for t in trials] == ["pep", "pep-prefix"]  # the results' name
+    configs = [experiment_config(spec, t["group"], t["params"]) for t in trials]
+    assert [c.method for c in configs] == ["pep", "pep"]  # the registered method
+    assert configs[1].method_params["retrain_mask"] == "prefix"
+    again = parse_spec(spec_to_raw(spec))  # saved with the sweep and loaded back on resume
+    assert [(m.label, m.method) for m in again.methods] == [("pep", "pep"), ("pep-prefix", "pep")]
+    raw["methods"]["pep-prefix"]["method"] = "pepp"
+    with pytest.raises(SpecError, match=r"methods.pep-prefix: unknown method 'pepp'"):
+        load_spec(write(tmp_path, raw))
+    raw["methods"]["pep-prefix"] = {"methd": "pep"}
+    with pytest.raises(SpecError, match=r"allowed keys are: method, space, trials"):
         load_spec(write(tmp_path, raw))
     assert_ray_not_started()
 

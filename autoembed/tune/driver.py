@@ -57,7 +57,8 @@ def spec_to_raw(spec: SweepSpec) -> dict[str, Any]:
     """The YAML mapping that :func:`load_spec` turns back into ``spec`` (saved with the sweep)."""
     raw = dataclasses.asdict(spec)
     raw.pop("source")
-    raw["methods"] = {m.method: {"space": _plain(m.space), "trials": m.trials} for m in spec.methods}
+    raw["methods"] = {m.label: {"method": m.method, "space": _plain(m.space), "trials": m.trials}
+                      for m in spec.methods}
     raw["plugins"] = resolved_plugins(spec)
     return _plain(raw)
 

@@ -45,7 +45,7 @@ def groups(spec: SweepSpec) -> list[tuple[Group, MethodSpace]]:
         for m in model_labels(spec.models):
             for ms in spec.methods:
                 for s in spec.seeds:
-                    out.append((Group(d.label, m, ms.method, s), ms))
+                    out.append((Group(d.label, m, ms.label, s), ms))
     return out
 
 
@@ -108,6 +108,7 @@ def experiment_config(spec: SweepSpec, group: dict[str, Any], params: dict[str, 
     (``model.<f>``/``train.<f>`` keys override those configs, ``search.<f>`` the search phase's
     training only; the rest are method hyperparameters)."""
     dataset = next(d for d in spec.datasets if d.label == group["dataset"])
+    method = next(m for m in spec.methods if m.label == group["method"])
     model = spec.models[model_labels(spec.models).index(group["model"])]
     scoped: dict[str, dict[str, Any]] = {"model": {}, "train": {}, "search": {}}
     method_params = {}
@@ -126,7 +127,7 @@ def experiment_config(spec: SweepSpec, group: dict[str, Any], params: dict[str, 
     return ExperimentConfig(
         data=dataset.data_config(),
         model=_override(copy.deepcopy(model), scoped["model"]),
-        method=group["method"],
+        method=method.method,
         method_params=method_params,
         train=train,
         search_train=search_train,

@@ -69,11 +69,17 @@ ParamSpace = Any
 class MethodSpace:
     """One method's search space. Keys are the method's hyperparameters, or ``model.<field>`` /
     ``train.<field>`` to vary the model or training settings for this method only
-    (``search.<field>``: the search phase's training settings only, e.g. ``search.epochs``)."""
+    (``search.<field>``: the search phase's training settings only, e.g. ``search.epochs``).
+    In YAML the key under ``methods:`` names the method, or is a label when the entry says
+    ``method: <name>`` (two variants of one method, e.g. ``pep`` and ``pep-prefix``)."""
 
     method: str
     space: dict[str, ParamSpace] = field(default_factory=dict)
     trials: int = 1  # random / optuna: samples per (dataset, model, seed) group
+    label: str = ""  # name in results; defaults to ``method`` (set it to compare two variants)
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.method
 
     def fixed(self) -> dict[str, Any]:
         return {k: v for k, v in self.space.items() if not isinstance(v, (list, Distribution))}
@@ -276,22 +282,28 @@ def _is_sequence_type(tp: Any) -> bool:
     return any(t in (tuple, list) or typing.get_origin(t) in (tuple, list) for t in args)
 
 
-def _parse_method(name: str, raw: Any, searcher: SearcherSpec) -> MethodSpace:
+METHOD_KEYS = ("method", "space", "trials")
+
+
+def _parse_method(label: str, raw: Any, searcher: SearcherSpec) -> MethodSpace:
+    """``methods.<label>``: the label names the method, unless ``method:`` names it (then the
+    label is the name in results, so two variants of one method stay apart)."""
     from autoembed.embeddings.registry import UnknownMethodError, get_method
 
-    where = f"methods.{name}"
+    where = f"methods.{label}"
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: expected a mapping with 'space' and 'trials', got {raw!r}")
+    bad = sorted(set(raw) - set(METHOD_KEYS))
+    if bad:
+        raise SpecError(f"unknown key(s) {bad} in {where}; allowed keys are: {', '.join(METHOD_KEYS)}")
+    name = check_value(raw.get("method", label), str, f"{where}.method")
     try:
         cls = get_method(name)
     except UnknownMethodError as exc:
         raise SpecError(f"{where}: {exc}") from None
     except ImportError as exc:
         raise SpecError(f"{where}: {exc}") from None
-    raw = {} if raw is None else raw
-    if not isinstance(raw, dict):
-        raise SpecError(f"{where}: expected a mapping with 'space' and 'trials', got {raw!r}")
-    bad = sorted(set(raw) - {"space", "trials"})
-    if bad:
-        raise SpecError(f"unknown key(s) {bad} in {where}; allowed keys are: space, trials")
     space_raw = raw.get("space") or {}
     if not isinstance(space_raw, dict):
         raise SpecError(f"{where}.space: expected a mapping of parameter -> values, got {space_raw!r}")
@@ -320,7 +332,7 @@ def _parse_method(name: str, raw: Any, searcher: SearcherSpec) -> MethodSpace:
         else:  # a fixed value (a plain list for a tuple-typed parameter is one value)
             param = check_value(param, tp, pwhere)
         space[key] = param
-    return MethodSpace(name, space, trials)
+    return MethodSpace(name, space, trials, label)
 
 
 def _parse_models(raw: Any) -> list[ModelConfig]:
