@@ -40,8 +40,9 @@ def test_study_runs_exports_reports_and_resumes(ray_session, tmp_path: Path) -> 
                                              "label": "tiny-b"}],
                    {"uniform": {"space": {"model.dim": [4, 8]}}}),
         write_spec(tmp_path, "pep-part", [{**tiny, "label": "tiny-a"}],
-                   {"pep": {"space": {"granularity": "global", "threshold_init": -3,
-                                      "targets": [0.9, 0.7]}}}),
+                   {"pep-global": {"method": "pep",  # a method label, kept in the rows
+                                   "space": {"granularity": "global", "threshold_init": -3,
+                                             "targets": [0.9, 0.7]}}}),
     ]
     storage, out = tmp_path / "experiments", tmp_path / "results"
     outcome = run_study(specs, storage, out, verbose=False)
@@ -49,6 +50,7 @@ def test_study_runs_exports_reports_and_resumes(ray_session, tmp_path: Path) -> 
     df = pd.read_csv(outcome.results_csv)
     assert outcome.rows == len(df) == 4 + 2  # 2 datasets x 2 widths, one PEP search -> 2 points
     assert sorted(df["dataset"].unique()) == ["tiny-a", "tiny-b"]  # labels, not "synthetic"
+    assert sorted(df["method"].unique()) == ["pep-global", "uniform"]
     assert (df["status"] == "ok").all()
     assert not df.duplicated(["trial_id", "phase", "point"]).any()
     # artifact paths are relative to the results folder and their files were copied there
@@ -63,9 +65,9 @@ def test_study_runs_exports_reports_and_resumes(ray_session, tmp_path: Path) -> 
     assert "tiny-b" in report and "Compute per method" in report
     costs = cost_table(df)  # from the stored CSV alone
     assert costs["trials"].sum() == 5  # 4 uniform trials + 1 PEP search
-    pep_rows = df[df["method"] == "pep"].sort_values("info_trial_seconds")
+    pep_rows = df[df["method"] == "pep-global"].sort_values("info_trial_seconds")
     assert (pep_rows["info_trial_seconds"] > 0).all() and pep_rows["info_trial_seconds"].is_unique
-    assert costs.loc[costs["method"] == "pep", "total_seconds"].item() == pep_rows["info_trial_seconds"].max()
+    assert costs.loc[costs["method"] == "pep-global", "total_seconds"].item() == pep_rows["info_trial_seconds"].max()
 
     # again: both sweeps are resumed, nothing is re-run, the export is identical
     trial_dirs = sorted(p.name for p in (storage / "two-labels").iterdir() if p.is_dir())

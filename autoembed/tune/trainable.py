@@ -80,7 +80,8 @@ class TrialReporter:
 
     def on_row(self, row: ResultRow) -> None:
         row.trial_id = self.trial_id
-        row.dataset = self.base["dataset"]  # the spec's label: two option sets stay apart
+        row.dataset = self.base["dataset"]  # the spec's labels: two option sets, or two
+        row.method = self.base["method"]  # variants of one method, stay apart
         row.info["trial_seconds"] = round(self.seconds, 3)  # the trial's cost so far (analysis.costs)
         self.rows.append(row)
         self.pending.append(row.to_flat())
