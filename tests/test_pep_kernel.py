@@ -88,3 +88,25 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch):
     case = _case(20, 8, per_row=False)
     out, v_grad, s_grad = _run(*case, fused=True)  # falls back to the torch ops
     torch.testing.assert_close(out, reference_threshold(case[0], case[1])[case[2]])
+
+
+def test_a_stale_build_lock_is_removed_and_a_fresh_one_kept(tmp_path):
+    import os
+    import time
+
+    lock = tmp_path / "lock"
+    lock.write_text("")
+    pep_cpu_kernel._clear_stale_lock(tmp_path)
+    assert lock.exists()  # a build may be running: wait for it, as torch does
+    old = time.time() - pep_cpu_kernel.STALE_LOCK_SECONDS - 60
+    os.utime(lock, (old, old))
+    with pytest.warns(RuntimeWarning, match="stale build lock"):
+        pep_cpu_kernel._clear_stale_lock(tmp_path)
+    assert not lock.exists()
+    pep_cpu_kernel._clear_stale_lock(tmp_path)  # no lock: nothing to do
+
+
+def test_build_directory_follows_torch_extensions_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    folder = pep_cpu_kernel.build_directory("AVX2")
+    assert folder.parent == tmp_path and "avx2" in folder.name and "torch" in folder.name
