@@ -32,6 +32,7 @@ class StudyOutcome:
     rows: int
     report_md: Path | None = None
     skipped_artifacts: list[str] = field(default_factory=list)
+    unfinished: dict[str, int] = field(default_factory=dict)  # sweep -> trials left (interrupted)
 
 
 def experiment_dir(storage: Path, spec_path: str | Path) -> Path:
@@ -41,26 +42,29 @@ def experiment_dir(storage: Path, spec_path: str | Path) -> Path:
 def run_sweeps(
     spec_paths: list[str | Path], storage: Path, *, address: str | None = None,
     smoke_test: bool = False, verbose: bool = True,
-) -> list[Path]:
-    """Run each spec as the sweep ``<storage>/<spec name>``; an existing one is resumed."""
+) -> tuple[list[Path], dict[str, int]]:
+    """Run each spec as the sweep ``<storage>/<spec name>``; an existing one is resumed.
+    Returns the folders and, per interrupted sweep, how many of its trials are unfinished."""
     from ray import tune
 
     from autoembed.tune.driver import resume_sweep, run_sweep
 
     storage = storage.resolve()
-    folders = []
+    folders, unfinished = [], {}
     for path in spec_paths:
         spec = load_spec(path)
         folder = storage / spec.name
         if tune.Tuner.can_restore(str(folder)):
             if verbose:
                 print(f"study: resuming {folder}")
-            resume_sweep(str(folder), address=address, verbose=verbose)
+            outcome = resume_sweep(str(folder), address=address, verbose=verbose)
         else:
-            run_sweep(spec, name=spec.name, storage_path=str(storage), address=address,
-                      smoke_test=smoke_test, verbose=verbose)
+            outcome = run_sweep(spec, name=spec.name, storage_path=str(storage), address=address,
+                                smoke_test=smoke_test, verbose=verbose)
         folders.append(folder)
-    return folders
+        if outcome.unfinished:
+            unfinished[spec.name] = outcome.unfinished
+    return folders, unfinished
 
 
 def export_results(
@@ -135,9 +139,11 @@ def run_study(
     smoke_test: bool = False, report: bool = True, verbose: bool = True,
 ) -> StudyOutcome:
     """Run (or resume) every sweep, export the results to ``out_dir`` and write its report."""
-    experiments = run_sweeps(spec_paths, storage, address=address, smoke_test=smoke_test,
-                             verbose=verbose)
-    return export_study(experiments, out_dir, report=report)
+    experiments, unfinished = run_sweeps(spec_paths, storage, address=address,
+                                         smoke_test=smoke_test, verbose=verbose)
+    outcome = export_study(experiments, out_dir, report=report)
+    outcome.unfinished = unfinished
+    return outcome
 
 
 def export_study(experiments: list[Path], out_dir: Path, *, report: bool = True) -> StudyOutcome:

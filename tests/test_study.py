@@ -48,6 +48,7 @@ def test_study_runs_exports_reports_and_resumes(ray_session, tmp_path: Path) -> 
     outcome = run_study(specs, storage, out, verbose=False)
 
     df = pd.read_csv(outcome.results_csv)
+    assert outcome.unfinished == {}  # nothing interrupted: the export is complete
     assert outcome.rows == len(df) == 4 + 2  # 2 datasets x 2 widths, one PEP search -> 2 points
     assert sorted(df["dataset"].unique()) == ["tiny-a", "tiny-b"]  # labels, not "synthetic"
     assert sorted(df["method"].unique()) == ["pep-global", "uniform"]
@@ -72,6 +73,7 @@ def test_study_runs_exports_reports_and_resumes(ray_session, tmp_path: Path) -> 
     # again: both sweeps are resumed, nothing is re-run, the export is identical
     trial_dirs = sorted(p.name for p in (storage / "two-labels").iterdir() if p.is_dir())
     again = run_study(specs, storage, out, report=False, verbose=False)
+    assert again.unfinished == {}  # the resumed sweeps know their finished trials
     assert sorted(p.name for p in (storage / "two-labels").iterdir() if p.is_dir()) == trial_dirs
     pd.testing.assert_frame_equal(pd.read_csv(again.results_csv), df)
 

@@ -39,6 +39,7 @@ def test_retry_resumes_from_checkpoint_and_failure_becomes_a_row(ray_session, tm
     (control / "broken.always").touch()
     out = run_sweep(load_spec(spec_path), name="faults", verbose=False)
     df = read_rows(out.results_dir).set_index("hp_tag")
+    assert (out.trials, out.finished, out.errored, out.unfinished) == (2, 1, 1, 0)
 
     assert not (control / "recovers.once").exists()  # the planned failure happened
     ok = df.loc["recovers"]

@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         outcome = run_study(args.specs, storage, out, address=args.address,
                             smoke_test=args.smoke_test, verbose=not args.quiet)
+    for name, left in outcome.unfinished.items():
+        print(f"study: sweep {name!r} was interrupted with {left} trial(s) unfinished; this "
+              "export is partial: run the same command again to finish (finished trials are kept)")
     print(f"study: {outcome.rows} rows -> {outcome.results_csv}")
     if outcome.skipped_artifacts:
         print(f"per-point artifacts not exported (too large) for: {', '.join(outcome.skipped_artifacts)}")

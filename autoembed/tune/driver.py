@@ -30,6 +30,14 @@ class SweepOutcome:
     results_dir: Path
     results: pd.DataFrame
     wall_seconds: float
+    trials: int = 0  # trials Tune knows of
+    finished: int = 0  # of those, terminated without error
+    errored: int = 0  # failed for good (their rows say why)
+
+    @property
+    def unfinished(self) -> int:
+        """Trials neither finished nor failed: the sweep was interrupted (resume to run them)."""
+        return self.trials - self.finished - self.errored
 
     @property
     def csv_path(self) -> Path:
@@ -172,14 +180,18 @@ def results_dir_for(storage_path: str, name: str) -> Path:
 
 def _finish(tuner: Any, exp_path: str, results_dir: Path, start: float, verbose: bool) -> SweepOutcome:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # show the CLIReporter table
-    tuner.fit()
+    grid = tuner.fit()
     df = ResultsStore(results_dir).load().frame()
-    outcome = SweepOutcome(exp_path, results_dir, df, time.monotonic() - start)
+    outcome = SweepOutcome(exp_path, results_dir, df, time.monotonic() - start, trials=len(grid),
+                           finished=grid.num_terminated, errored=grid.num_errors)
     if verbose:
         print(f"\nresults ({len(df)} rows): {outcome.parquet_path}\n          {outcome.csv_path}")
         print(f"experiment: {exp_path}  (resume with: autoembed sweep --resume {exp_path})")
         print(pareto_summary(df))
         print(f"sweep wall time: {outcome.wall_seconds:.1f} s")
+    if outcome.unfinished:
+        print(f"sweep interrupted: {outcome.unfinished} of {outcome.trials} trial(s) unfinished; "
+              f"resume with: autoembed sweep --resume {exp_path}")
     return outcome
 
 
