@@ -6,6 +6,8 @@ where the output is nonzero). One autograd op thresholds a table (the whole tabl
 distinct rows) and gathers the batch from it; its backward sums the batch's gradients per row
 into one fresh buffer and turns that, in place, into the reference formula's gradients:
 ``dV = grad * [|v| > g]`` and ``ds = -sum(grad * sign(v) * [|v| > g]) * g * (1 - g)``.
+On CPU, with one threshold per entry or per row, both directions are a single pass of a small
+C++ kernel instead (``pep_cpu_kernel``; same arithmetic).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class _PrunedGather(torch.autograd.Function):
     @staticmethod
     def forward(ctx, table: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         kernel = pep_cpu_kernel.load() if pep_cpu_kernel.applies(table, s) else None
-        if kernel is not None:  # one fused pass (per-entry s on CPU)
+        if kernel is not None:  # one fused pass (CPU; s per entry or per row)
             pruned, g = kernel.forward(table.contiguous(), s.contiguous())
         else:
             g = torch.sigmoid(s)
