@@ -70,6 +70,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=0, help="train steps per method; 0: one epoch")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--pep-modes", default="sparse_lazy",
+                   help="PEP optimizer modes to time, comma-separated: sparse_lazy (row-sparse, "
+                        "the CPU choice for huge tables) and/or dense (the reference's Adam over "
+                        "the whole table; on a GPU it may be the faster one)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--preprocess-rows", type=int, default=500_000,
                    help=f"rows to re-measure the Criteo parser on; 0: use {PARSE_ROWS_PER_S:,}/s")
@@ -193,14 +197,18 @@ def main() -> None:
     print(f"  train-split frequencies counted in {time.perf_counter() - start:.1f} s; "
           f"Bayes AUC (teacher) on val {bayes_auc(data, split.val):.4f}")
     memory("counting")
-    pep = PEPConfig(granularity="feature_dim", optimizer_mode="sparse_lazy")
     print("(b) uniform")
     runs = [train("uniform", lambda: UniformEmbedding(spec), data, split, spec, args)]
-    print(f"(c) pep: {pep.granularity}, {pep.optimizer_mode}, threshold_init "
-          f"{pep.threshold_init}, reinit {pep.reinit}")
-    runs.append(train("pep", lambda: PEPEmbedding(spec, pep), data, split, spec, args))
-    uniform, pep_run = runs
-    print(f"  PEP / uniform step time: {uniform.samples_per_sec / pep_run.samples_per_sec:.2f}x")
+    modes = [m for m in args.pep_modes.split(",") if m]
+    for mode in modes:
+        pep = PEPConfig(granularity="feature_dim", optimizer_mode=mode)
+        label = "pep" if len(modes) == 1 else f"pep/{mode}"
+        print(f"(c) {label}: {pep.granularity}, {pep.optimizer_mode}, threshold_init "
+              f"{pep.threshold_init}, reinit {pep.reinit}")
+        run = train(label, lambda pep=pep: PEPEmbedding(spec, pep), data, split, spec, args)
+        runs.append(run)
+        print(f"  PEP ({mode}) / uniform step time: "
+              f"{runs[0].samples_per_sec / run.samples_per_sec:.2f}x")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"(d) peak RSS (ru_maxrss): {peak:,.0f} MB")
     extrapolate(runs, data, parse_rate, parse_note)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# GPU check: FM with a uniform embedding and a PEP search (feature_dim, sparse_lazy) on
-# Criteo-shaped synthetic data, on CUDA; prints samples/s of both and PEP's step-time ratio
-# (benchmarks/criteo_scale.py --device cuda). About 5 minutes with the default 2M rows,
+# GPU check: FM with a uniform embedding and a PEP search (feature_dim; both optimizer modes,
+# row-sparse lazy and the reference's dense Adam) on Criteo-shaped synthetic data, on CUDA;
+# prints samples/s of each and PEP's step-time ratios (benchmarks/criteo_scale.py --device cuda). About 5 minutes with the default 2M rows,
 # data generation included. Extra arguments go to criteo_scale.py (e.g. --rows 5000000).
 #
 #   benchmarks/gpu_check.sh [--rows N] [--steps N] ...
@@ -28,4 +28,5 @@ if command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,utilization.gpu \
         --format=csv,noheader
 fi
-exec "$PYTHON" benchmarks/criteo_scale.py --device cuda --rows 2000000 --preprocess-rows 0 "$@"
+exec "$PYTHON" benchmarks/criteo_scale.py --device cuda --rows 2000000 --preprocess-rows 0 \
+    --pep-modes sparse_lazy,dense "$@"

@@ -17,13 +17,15 @@ ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
 
 def test_criteo_scale_smoke_test_on_cpu(tmp_path: Path) -> None:
     cmd = [sys.executable, "benchmarks/criteo_scale.py", "--smoke-test", "--device", "cpu",
-           "--threads", "1", "--cache-dir", str(tmp_path)]
+           "--threads", "1", "--cache-dir", str(tmp_path), "--pep-modes", "sparse_lazy,dense"]
     done = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     for expected in ("(a) data: 20,000 rows x 39 fields", "generated in", "RSS after loading",
-                     "uniform: 3 steps x 1024", "pep: 3 steps x 1024", "PEP / uniform step time",
-                     "(d) peak RSS", "(e) full Criteo", "measured now on 2,000 rows",
-                     "one epoch, pep", "training state, uniform"):
+                     "uniform: 3 steps x 1024", "pep/sparse_lazy: 3 steps x 1024",
+                     "pep/dense: 3 steps x 1024", "PEP (sparse_lazy) / uniform step time",
+                     "PEP (dense) / uniform step time", "(d) peak RSS", "(e) full Criteo",
+                     "measured now on 2,000 rows", "one epoch, pep/dense",
+                     "training state, uniform"):
         assert expected in done.stdout, done.stdout
 
 
