@@ -67,3 +67,40 @@ def test_dense_and_sparse_lazy_prune_alike(granularity):
     assert np.abs(dense[:n] - sparse[:n]).max() <= 0.03, np.abs(dense[:n] - sparse[:n]).max()
     assert len(snap_steps["dense"]) == len(snap_steps["sparse_lazy"]) == 1
     assert abs(snap_steps["dense"][0] - snap_steps["sparse_lazy"][0]) <= 5
+
+
+def test_sync_free_catch_up_matches_the_partitioned_one(monkeypatch):
+    """The accelerator path (no host sync) gives the CPU path's rows for every kind of gap."""
+    import autoembed.embeddings.sparse_adam as sparse_adam
+
+    gen = torch.Generator().manual_seed(0)
+    table = torch.randn(200, 8, generator=gen) * 0.05
+    state = sparse_adam.LazyAdamTable(table, lr=1e-2, weight_decay=1e-3)
+    state.exp_avg.copy_(torch.randn(200, 8, generator=gen) * 1e-3)
+    state.exp_avg_sq.copy_(torch.rand(200, 8, generator=gen) * 1e-6)
+    step = 500
+    # gaps 0 (current), 1 (exact step), 2..32 (short), > 32 (long) and never touched (t0 = 0)
+    state.current_at.copy_(torch.tensor([step, step - 1, step - 7, step - 32, step - 33,
+                                         step - 400, 0, step - 2] * 25))
+    rows = torch.randperm(200, generator=gen)[:120].sort().values
+    expected = state.current_rows(rows, step)
+    monkeypatch.setattr(sparse_adam, "sync_free", lambda device: True)
+    got = state.current_rows(rows, step)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-12)
+    assert not torch.equal(expected[0], table.index_select(0, rows))  # the catch-up did move rows
+
+
+def test_sparse_lazy_search_is_the_same_without_host_syncs(monkeypatch):
+    import autoembed.embeddings.sparse_adam as sparse_adam
+
+    common = dict(spec=make_spec((60, 30, 30), 8), granularity="feature_dim",
+                  threshold_init=-7.0, targets=(0.5,), weight_decay=1e-3, count_every=10,
+                  optimizer_mode="sparse_lazy")
+    plain = make_pep(seed=4, **common)
+    fit_tiny(plain, 60, 0.02, batch=4)
+    monkeypatch.setattr(sparse_adam, "sync_free", lambda device: True)
+    synced_free = make_pep(seed=4, **common)
+    fit_tiny(synced_free, 60, 0.02, batch=4)
+    assert [r["nonzeros"] for r in plain.trace] == [r["nonzeros"] for r in synced_free.trace]
+    torch.testing.assert_close(plain.weight, synced_free.weight, rtol=1e-5, atol=1e-7)

@@ -81,6 +81,12 @@ def lazy_decay(p: torch.Tensor, m: torch.Tensor, v: torch.Tensor, t0: torch.Tens
     return p, m, v
 
 
+def sync_free(device: torch.device) -> bool:
+    """Whether the catch-up avoids host syncs (data-dependent shapes): off the CPU, where a
+    sync stalls the device queue; on the CPU the partitioned catch-up is cheaper."""
+    return device.type != "cpu"
+
+
 def adam_step(p: torch.Tensor, m: torch.Tensor, v: torch.Tensor, grad: torch.Tensor, step: int,
               lr: float, betas: tuple[float, float], eps: float, weight_decay: float
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -132,6 +138,8 @@ class LazyAdamTable:
         # index_select / index_copy_: several times faster than t[rows] / t[rows] = x on CPU
         p, m, v = self._gather(rows)
         gap = step - self.current_at.index_select(0, rows)
+        if sync_free(p.device):
+            return self._caught_up_everywhere(p, m, v, gap, step)
         if not rows.numel() or int(gap.max()) <= 0:
             return p, m, v
         # one missed step: exact; short gaps need fewer pieces (4: error < 0.2% of |p| for
@@ -153,6 +161,26 @@ class LazyAdamTable:
             for full, part_new in zip((p, m, v), new, strict=True):
                 full.index_copy_(0, at, part_new)
         return p, m, v
+
+    def _caught_up_everywhere(self, p: torch.Tensor, m: torch.Tensor, v: torch.Tensor,
+                              gap: torch.Tensor, step: int
+                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`current_rows`' catch-up without a host sync (accelerators): every row goes
+        through all three cases (exact step, short and long lazy decay) and each keeps its own,
+        so no data-dependent shape or branch reaches the host. Same numbers, ~3x the arithmetic
+        on the batch's rows, which an accelerator does faster than a round-trip."""
+        if step <= 0:  # nothing has been stepped yet (a host int: no sync)
+            return p, m, v
+        short = min(SHORT_GAP_SEGMENTS, self.segments)
+        args = (self.lr, self.betas, self.eps, self.weight_decay)
+        exact = adam_step(p.clone(), m.clone(), v.clone(), torch.zeros_like(p), step, *args)
+        t0 = step - gap
+        few = lazy_decay(p, m, v, t0, gap, *args, short)
+        many = lazy_decay(p, m, v, t0, gap, *args, self.segments)
+        g = gap.unsqueeze(1)
+        return tuple(  # type: ignore[return-value]
+            torch.where(g <= 0, now, torch.where(g == 1, a, torch.where(g <= SHORT_GAP, b, c)))
+            for now, a, b, c in zip((p, m, v), exact, few, many, strict=True))
 
     def _gather(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return (self.table.index_select(0, rows), self.exp_avg.index_select(0, rows),
