@@ -10,7 +10,9 @@ The uniform embedding gathers with the same ``gather_rows`` (``index_add_`` back
 so the ratio is the threshold's own cost. The uniform model runs twice ("uniform/again" is an
 identical copy): its ratio shows the measurement's noise. Per-entry thresholds (feature_dim,
 field_dim) run on the fused CPU kernel (``pep_cpu_kernel``); ``--unfused`` adds a copy of each
-on the unfused torch ops, so the kernel's gain is measured in the same run.
+on the unfused torch ops, so the kernel's gain is measured in the same run. ``--ablation`` adds
+uniform with a spare, unused table as large as feature_dim's thresholds under Adam (what a
+second table-sized parameter costs by itself) and feature_dim without its thresholds' Adam step.
 
     flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/pep_overhead.py [--profile]
 
@@ -83,6 +85,25 @@ class Variant:
         self.times.append((self.clock() - start) / len(batches))
 
 
+class UniformWithSpareTable(UniformEmbedding):
+    """Uniform plus an unused table as large as ``s`` of feature_dim, with a (zero) gradient
+    and an Adam step every step: what a second table-sized parameter costs by itself."""
+
+    def __init__(self, spec: EmbeddingSpec) -> None:
+        super().__init__(spec)
+        self.spare = torch.nn.Parameter(torch.zeros(spec.num_features, spec.dim))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return super().forward(ids) + self.spare.sum() * 0.0
+
+
+class PEPWithoutThresholdAdam(PEPEmbedding):
+    """PEP whose thresholds are not stepped: the search step minus its Adam over ``s``."""
+
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        return super().param_groups(lr, weight_decay)[:1]
+
+
 def op_times(variants: list[Variant], batches: list[tuple[torch.Tensor, torch.Tensor]],
              rounds: int = 3) -> list[dict[str, float]]:
     """Per variant: self CPU microseconds per step of each op, median over profiled rounds
@@ -125,6 +146,9 @@ def main() -> None:
     parser.add_argument("--wall-clock", action="store_true", help="time wall time, not CPU time")
     parser.add_argument("--unfused", action="store_true",
                         help="also time each per-entry granularity without the fused CPU kernel")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also time uniform + a spare table-sized parameter under Adam, and "
+                             "PEP feature_dim without the Adam step on its thresholds")
     args = parser.parse_args()
     if args.wall_clock:
         Variant.clock = staticmethod(time.perf_counter)
@@ -150,6 +174,14 @@ def main() -> None:
             torch.manual_seed(0)
             emb = PEPEmbedding(spec, PEPConfig(granularity=gran, threshold_init=-15.0))
             variants.append(Variant(f"pep/{gran}/unfused", emb, spec, args.dim, 1e-3, fused=False))
+    if args.ablation:
+        torch.manual_seed(0)
+        variants.append(Variant("uniform+spare table", UniformWithSpareTable(spec), spec,
+                                args.dim, 1e-3))
+        torch.manual_seed(0)
+        emb = PEPWithoutThresholdAdam(spec, PEPConfig(granularity="feature_dim",
+                                                      threshold_init=-15.0))
+        variants.append(Variant("pep/feature_dim/no s Adam", emb, spec, args.dim, 1e-3))
     for v in variants:  # warm-up
         v.run(batches[:3])
         v.times.clear()
@@ -161,10 +193,10 @@ def main() -> None:
     print(f"data={data.name} rows={data.num_rows} features={spec.num_features} D={args.dim} "
           f"batch={args.batch_size} threads={args.threads} steps/round={args.steps} "
           f"rounds={args.rounds} clock={'wall' if args.wall_clock else 'cpu'}")
-    print(f"{'variant':20s} {'ms/step':>8s} {'samples/s':>10s} {'vs uniform':>10s}")
+    print(f"{'variant':26s} {'ms/step':>8s} {'samples/s':>10s} {'vs uniform':>10s}")
     for v in variants:
         t = statistics.median(v.times)
-        print(f"{v.label:20s} {t * 1e3:8.2f} {args.batch_size / t:10.0f} {t / base:9.3f}x")
+        print(f"{v.label:26s} {t * 1e3:8.2f} {args.batch_size / t:10.0f} {t / base:9.3f}x")
     if args.profile:
         print_profile(variants, batches)
 
