@@ -142,45 +142,48 @@ class LazyAdamTable:
             return self._caught_up_everywhere(p, m, v, gap, step)
         if not rows.numel() or int(gap.max()) <= 0:
             return p, m, v
-        # one missed step: exact; short gaps need fewer pieces (4: error < 0.2% of |p| for
-        # gaps <= 30); long gaps get ``segments`` pieces
-        short = min(SHORT_GAP_SEGMENTS, self.segments)
-        for part, segments in ((gap == 1, 0), ((gap > 1) & (gap <= SHORT_GAP), short),
-                               (gap > SHORT_GAP, self.segments)):
+        for part, segments in self._gap_cases(gap):
             at = part.nonzero().squeeze(1)
             if not at.numel():
                 continue
             state = p.index_select(0, at), m.index_select(0, at), v.index_select(0, at)
-            if segments == 0:
-                new = adam_step(*state, torch.zeros_like(state[0]), step, self.lr, self.betas,
-                                self.eps, self.weight_decay)
-            else:
-                t0 = step - gap.index_select(0, at)
-                new = lazy_decay(*state, t0, step - t0, self.lr, self.betas, self.eps,
-                                 self.weight_decay, segments)
+            new = self._catch_up(*state, gap.index_select(0, at), step, segments)
             for full, part_new in zip((p, m, v), new, strict=True):
                 full.index_copy_(0, at, part_new)
         return p, m, v
+
+    def _gap_cases(self, gap: torch.Tensor) -> tuple[tuple[torch.Tensor, int], ...]:
+        """``(rows of this case, segments)``: one missed step is exact (0: an Adam step);
+        short gaps need fewer pieces (4: error < 0.2% of |p| for gaps <= 30); long gaps get
+        ``segments`` pieces. Rows with no gap are in no case."""
+        short = min(SHORT_GAP_SEGMENTS, self.segments)
+        return ((gap == 1, 0), ((gap > 1) & (gap <= SHORT_GAP), short),
+                (gap > SHORT_GAP, self.segments))
+
+    def _catch_up(self, p: torch.Tensor, m: torch.Tensor, v: torch.Tensor, gap: torch.Tensor,
+                  step: int, segments: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rows ``p, m, v`` (copies; an exact step writes them in place) ``gap`` steps on."""
+        args = (self.lr, self.betas, self.eps, self.weight_decay)
+        if segments == 0:
+            return adam_step(p, m, v, torch.zeros_like(p), step, *args)
+        return lazy_decay(p, m, v, step - gap, gap, *args, segments)
 
     def _caught_up_everywhere(self, p: torch.Tensor, m: torch.Tensor, v: torch.Tensor,
                               gap: torch.Tensor, step: int
                               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`current_rows`' catch-up without a host sync (accelerators): every row goes
-        through all three cases (exact step, short and long lazy decay) and each keeps its own,
-        so no data-dependent shape or branch reaches the host. Same numbers, ~3x the arithmetic
-        on the batch's rows, which an accelerator does faster than a round-trip."""
+        through every case of :meth:`_gap_cases` and keeps its own case's result, so no
+        data-dependent shape or branch reaches the host. Same numbers, ~3x the arithmetic on
+        the batch's rows, which an accelerator does faster than a round-trip."""
         if step <= 0:  # nothing has been stepped yet (a host int: no sync)
             return p, m, v
-        short = min(SHORT_GAP_SEGMENTS, self.segments)
-        args = (self.lr, self.betas, self.eps, self.weight_decay)
-        exact = adam_step(p.clone(), m.clone(), v.clone(), torch.zeros_like(p), step, *args)
-        t0 = step - gap
-        few = lazy_decay(p, m, v, t0, gap, *args, short)
-        many = lazy_decay(p, m, v, t0, gap, *args, self.segments)
-        g = gap.unsqueeze(1)
-        return tuple(  # type: ignore[return-value]
-            torch.where(g <= 0, now, torch.where(g == 1, a, torch.where(g <= SHORT_GAP, b, c)))
-            for now, a, b, c in zip((p, m, v), exact, few, many, strict=True))
+        state = (p, m, v)
+        for part, segments in self._gap_cases(gap):
+            rows = (p.clone(), m.clone(), v.clone()) if segments == 0 else (p, m, v)  # in place
+            new = self._catch_up(*rows, gap, step, segments)
+            state = tuple(torch.where(part.unsqueeze(1), a, b)  # type: ignore[assignment]
+                          for a, b in zip(new, state, strict=True))
+        return state  # type: ignore[return-value]
 
     def _gather(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return (self.table.index_select(0, rows), self.exp_avg.index_select(0, rows),
