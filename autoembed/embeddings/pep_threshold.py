@@ -142,16 +142,23 @@ def reference_threshold(v: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     return torch.sign(v) * torch.relu(torch.abs(v) - torch.sigmoid(s))
 
 
-def kept_chunks(weight: torch.Tensor, s: torch.Tensor, granularity: str,
-                field_of_feature: torch.Tensor, chunk_rows: int = 1 << 16
-                ) -> Iterator[tuple[int, int, torch.Tensor]]:
-    """``(lo, hi, kept)`` over row chunks, ``kept = |V[lo:hi]| > sigmoid(s)`` (bool), so a
-    full-table pass never allocates more than one chunk of temporaries."""
+def threshold_chunks(weight: torch.Tensor, s: torch.Tensor, granularity: str,
+                     field_of_feature: torch.Tensor, chunk_rows: int = 1 << 16
+                     ) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """``(lo, hi, g)`` over row chunks, ``g = sigmoid(s)`` for rows ``lo:hi`` (broadcastable to
+    them), without autograd, so a full-table pass never allocates more than one chunk of
+    temporaries."""
     with torch.no_grad():
         for lo in range(0, weight.shape[0], chunk_rows):
             hi = min(weight.shape[0], lo + chunk_rows)
-            g = torch.sigmoid(rows_of_threshold(s, granularity, field_of_feature, lo, hi))
-            yield lo, hi, weight[lo:hi].abs() > g
+            yield lo, hi, torch.sigmoid(rows_of_threshold(s, granularity, field_of_feature, lo, hi))
+
+
+def kept_chunks(weight: torch.Tensor, s: torch.Tensor, granularity: str,
+                field_of_feature: torch.Tensor) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """``(lo, hi, kept)`` over row chunks, ``kept = |V[lo:hi]| > sigmoid(s)`` (bool)."""
+    for lo, hi, g in threshold_chunks(weight, s, granularity, field_of_feature):
+        yield lo, hi, weight[lo:hi].abs() > g
 
 
 def count_nonzeros(weight: torch.Tensor, s: torch.Tensor, granularity: str,
@@ -173,15 +180,12 @@ def pruned_mask(weight: torch.Tensor, s: torch.Tensor, granularity: str,
 
 
 def pruned_weight(weight: torch.Tensor, s: torch.Tensor, granularity: str,
-                  field_of_feature: torch.Tensor, chunk_rows: int = 1 << 16) -> torch.Tensor:
+                  field_of_feature: torch.Tensor) -> torch.Tensor:
     """The thresholded table ``sign(V) * relu(|V| - sigmoid(s))`` (``[N, D]``), row chunk by row
     chunk (no full-table temporaries)."""
     out = torch.empty_like(weight)
-    with torch.no_grad():
-        for lo in range(0, weight.shape[0], chunk_rows):
-            hi = min(weight.shape[0], lo + chunk_rows)
-            g = torch.sigmoid(rows_of_threshold(s, granularity, field_of_feature, lo, hi))
-            out[lo:hi] = _soft_threshold(weight[lo:hi], g)
+    for lo, hi, g in threshold_chunks(weight, s, granularity, field_of_feature):
+        out[lo:hi] = _soft_threshold(weight[lo:hi], g)
     return out
 
 
