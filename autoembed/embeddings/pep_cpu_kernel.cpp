@@ -1,4 +1,4 @@
-// PEP's per-entry soft threshold on CPU, fused into one pass forward and one pass backward.
+// PEP's soft threshold on CPU, fused into one pass forward and one pass backward.
 // The same arithmetic as the unfused torch ops in pep_threshold.py (ATen's vectorised sigmoid,
 // clamp, sigmoid_backward), in the same order, so results match them.
 //
@@ -30,9 +30,35 @@ void check(const at::Tensor& t, const char* name) {
 
 inline float sigmoid(float s) { return 1.0f / (1.0f + std::exp(-s)); }
 
+// v - clamp(v, -g, g)
+inline Vec shrink(const Vec& v, const Vec& g) {
+  return v - at::vec::minimum(at::vec::maximum(v, Vec(0.0f) - g), g);
+}
+inline float shrink(float v, float g) { return v - std::min(std::max(v, -g), g); }
+
+// From the incoming gradient d and the forward's output o: d where o != 0 (dV, returned) and
+// d * sign(o) (into signed_grad).
+inline Vec split(const Vec& d, const Vec& o, Vec& signed_grad) {
+  const Vec zero(0.0f);
+  Vec pos = d & (o > zero), neg = d & (o < zero);
+  signed_grad = pos - neg;
+  return pos | neg;
+}
+inline float split(float d, float o, float& signed_grad) {
+  float sign = o > 0.0f ? 1.0f : (o < 0.0f ? -1.0f : 0.0f);
+  signed_grad = d * sign;
+  return sign != 0.0f ? d : 0.0f;
+}
+
+// ds from the summed d * sign(o) and g: -(signed * (1 - g)) * g (ATen's sigmoid_backward order)
+inline Vec threshold_grad(const Vec& signed_grad, const Vec& g) {
+  return ((signed_grad * (Vec(1.0f) - g)) * g).neg();
+}
+inline float threshold_grad(float signed_grad, float g) {
+  return -((signed_grad * (1.0f - g)) * g);
+}
+
 std::vector<at::Tensor> forward_entries(const at::Tensor& v, const at::Tensor& s) {
-  check(v, "v");
-  check(s, "s");
   auto out = at::empty_like(v);
   auto g = at::empty_like(s);
   const float* pv = v.data_ptr<float>();
@@ -40,54 +66,39 @@ std::vector<at::Tensor> forward_entries(const at::Tensor& v, const at::Tensor& s
   float* po = out.data_ptr<float>();
   float* pg = g.data_ptr<float>();
   at::parallel_for(0, v.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    const Vec zero(0.0f), one(1.0f);
     int64_t i = begin;
     for (; i + Vec::size() <= end; i += Vec::size()) {
       Vec gv = sigmoid(Vec::loadu(ps + i));
-      Vec vv = Vec::loadu(pv + i);
-      Vec clamped = at::vec::minimum(at::vec::maximum(vv, zero - gv), gv);
-      (vv - clamped).store(po + i);
+      shrink(Vec::loadu(pv + i), gv).store(po + i);
       gv.store(pg + i);
     }
     for (; i < end; ++i) {
-      float gi = sigmoid(ps[i]);
-      float clamped = std::min(std::max(pv[i], -gi), gi);
-      po[i] = pv[i] - clamped;
-      pg[i] = gi;
+      pg[i] = sigmoid(ps[i]);
+      po[i] = shrink(pv[i], pg[i]);
     }
   });
   return {out, g};
 }
 
 void backward_entries_(at::Tensor& grad, const at::Tensor& out, at::Tensor& g) {
-  check(grad, "grad");
-  check(out, "out");
-  check(g, "g");
   float* pd = grad.data_ptr<float>();
   const float* po = out.data_ptr<float>();
   float* pg = g.data_ptr<float>();
   at::parallel_for(0, grad.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    const Vec zero(0.0f), one(1.0f);
     int64_t i = begin;
     for (; i + Vec::size() <= end; i += Vec::size()) {
-      Vec d = Vec::loadu(pd + i);
-      Vec o = Vec::loadu(po + i);
-      Vec gv = Vec::loadu(pg + i);
-      Vec pos = d & (o > zero);
-      Vec neg = d & (o < zero);
-      Vec signed_grad = pos - neg;  // grad * sign(out)
-      ((signed_grad * (one - gv)) * gv).neg().store(pg + i);
-      (pos | neg).store(pd + i);  // grad where |v| > g, else 0
+      Vec signed_grad;
+      Vec passed = split(Vec::loadu(pd + i), Vec::loadu(po + i), signed_grad);
+      threshold_grad(signed_grad, Vec::loadu(pg + i)).store(pg + i);
+      passed.store(pd + i);
     }
     for (; i < end; ++i) {
-      float sign = po[i] > 0.0f ? 1.0f : (po[i] < 0.0f ? -1.0f : 0.0f);
-      float signed_grad = pd[i] * sign;
-      pg[i] = -((signed_grad * (1.0f - pg[i])) * pg[i]);
-      pd[i] = sign != 0.0f ? pd[i] : 0.0f;
+      float signed_grad;
+      pd[i] = split(pd[i], po[i], signed_grad);
+      pg[i] = threshold_grad(signed_grad, pg[i]);
     }
   });
 }
-
 
 // One threshold per row: g[r] = sigmoid(s[r]) for every entry of row r.
 std::vector<at::Tensor> forward_rows(const at::Tensor& v, const at::Tensor& s) {
@@ -101,13 +112,10 @@ std::vector<at::Tensor> forward_rows(const at::Tensor& v, const at::Tensor& s) {
     for (int64_t r = lo; r < hi; ++r) {
       const float* row = pv + r * dim;
       float* dst = po + r * dim;
-      const Vec gv(pg[r]), neg_g(-pg[r]);
+      const Vec gv(pg[r]);
       int64_t d = 0;
-      for (; d + Vec::size() <= dim; d += Vec::size()) {
-        Vec vv = Vec::loadu(row + d);
-        (vv - at::vec::minimum(at::vec::maximum(vv, neg_g), gv)).store(dst + d);
-      }
-      for (; d < dim; ++d) dst[d] = row[d] - std::min(std::max(row[d], -pg[r]), pg[r]);
+      for (; d + Vec::size() <= dim; d += Vec::size()) shrink(Vec::loadu(row + d), gv).store(dst + d);
+      for (; d < dim; ++d) dst[d] = shrink(row[d], pg[r]);
     }
   });
   return {out, g};
@@ -119,31 +127,26 @@ void backward_rows_(at::Tensor& grad, const at::Tensor& out, at::Tensor& g) {
   const float* po = out.data_ptr<float>();
   float* pg = g.data_ptr<float>();
   at::parallel_for(0, grad.size(0), std::max<int64_t>(1, kGrain / dim), [&](int64_t lo, int64_t hi) {
-    const Vec zero(0.0f);
     for (int64_t r = lo; r < hi; ++r) {
       float* drow = pd + r * dim;
       const float* orow = po + r * dim;
       Vec acc(0.0f);
-      float tail = 0.0f;
+      float sum = 0.0f;
       int64_t d = 0;
       for (; d + Vec::size() <= dim; d += Vec::size()) {
-        Vec dv = Vec::loadu(drow + d);
-        Vec ov = Vec::loadu(orow + d);
-        Vec pos = dv & (ov > zero);
-        Vec neg = dv & (ov < zero);
-        acc = acc + (pos - neg);
-        (pos | neg).store(drow + d);
+        Vec signed_grad;
+        split(Vec::loadu(drow + d), Vec::loadu(orow + d), signed_grad).store(drow + d);
+        acc = acc + signed_grad;
       }
       for (; d < dim; ++d) {
-        float sign = orow[d] > 0.0f ? 1.0f : (orow[d] < 0.0f ? -1.0f : 0.0f);
-        tail += drow[d] * sign;
-        drow[d] = sign != 0.0f ? drow[d] : 0.0f;
+        float signed_grad;
+        drow[d] = split(drow[d], orow[d], signed_grad);
+        sum += signed_grad;
       }
       float lanes[Vec::size()];
       acc.store(lanes);
-      float sum = tail;
       for (int64_t k = 0; k < Vec::size(); ++k) sum += lanes[k];
-      pg[r] = -((sum * (1.0f - pg[r])) * pg[r]);
+      pg[r] = threshold_grad(sum, pg[r]);
     }
   });
 }
