@@ -293,7 +293,7 @@ def _parse_method(label: str, raw: Any, searcher: SearcherSpec) -> MethodSpace:
     where = f"methods.{label}"
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        raise SpecError(f"{where}: expected a mapping with 'space' and 'trials', got {raw!r}")
+        raise SpecError(f"{where}: expected a mapping with keys among {', '.join(METHOD_KEYS)}, got {raw!r}")
     bad = sorted(set(raw) - set(METHOD_KEYS))
     if bad:
         raise SpecError(f"unknown key(s) {bad} in {where}; allowed keys are: {', '.join(METHOD_KEYS)}")
