@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # GPU check: FM with a uniform embedding and a PEP search (feature_dim; both optimizer modes,
 # row-sparse lazy and the reference's dense Adam) on Criteo-shaped synthetic data, on CUDA;
-# prints samples/s of each and PEP's step-time ratios (benchmarks/criteo_scale.py --device cuda). About 5 minutes with the default 2M rows,
-# data generation included. Extra arguments go to criteo_scale.py (e.g. --rows 5000000).
+# prints samples/s of each and PEP's step-time ratios (benchmarks/criteo_scale.py --device
+# cuda). About 5 minutes with the default 2M rows, data generation included. Extra arguments
+# go to criteo_scale.py (e.g. --rows 5000000).
 #
 #   benchmarks/gpu_check.sh [--rows N] [--steps N] ...
 set -euo pipefail

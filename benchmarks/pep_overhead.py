@@ -8,9 +8,10 @@ is the process's CPU time (on a quiet machine the same as wall time; on a shared
 out the slices other processes take); ``--wall-clock`` times wall time instead.
 The uniform embedding gathers with the same ``gather_rows`` (``index_add_`` backward) as PEP,
 so the ratio is the threshold's own cost. The uniform model runs twice ("uniform/again" is an
-identical copy): its ratio shows the measurement's noise. Per-entry thresholds (feature_dim,
-field_dim) run on the fused CPU kernel (``pep_cpu_kernel``); ``--unfused`` adds a copy of each
-on the unfused torch ops, so the kernel's gain is measured in the same run. ``--ablation`` adds
+identical copy): its ratio shows the measurement's noise. Per-entry and per-row thresholds
+(feature_dim, feature, field_dim, field) run on the fused CPU kernel (``pep_cpu_kernel``);
+``--unfused`` adds a copy of each on the unfused torch ops, so the kernel's gain is measured in
+the same run. ``--ablation`` adds
 uniform with a spare, unused table as large as feature_dim's thresholds under Adam (what a
 second table-sized parameter costs by itself) and feature_dim without its thresholds' Adam step.
 
@@ -145,7 +146,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="then list each PEP variant's extra ops")
     parser.add_argument("--wall-clock", action="store_true", help="time wall time, not CPU time")
     parser.add_argument("--unfused", action="store_true",
-                        help="also time each per-entry granularity without the fused CPU kernel")
+                        help="also time each granularity the fused CPU kernel serves without it")
     parser.add_argument("--ablation", action="store_true",
                         help="also time uniform + a spare table-sized parameter under Adam, and "
                              "PEP feature_dim without the Adam step on its thresholds")
@@ -162,26 +163,22 @@ def main() -> None:
     batches = [(torch.from_numpy(data.ids[r].astype(np.int64)), torch.from_numpy(data.labels[r]))
                for r in rows]
 
-    torch.manual_seed(0)
-    variants = [Variant("uniform", UniformEmbedding(spec), spec, args.dim, 1e-3)]
-    torch.manual_seed(0)
-    variants.append(Variant("uniform/again", UniformEmbedding(spec), spec, args.dim, 1e-3))
+    def variant(label: str, make, fused: bool = True) -> Variant:
+        torch.manual_seed(0)  # every variant starts from the same initial tables
+        return Variant(label, make(spec), spec, args.dim, 1e-3, fused=fused)
+
+    def pep(gran: str, cls: type[PEPEmbedding] = PEPEmbedding):
+        return lambda spec: cls(spec, PEPConfig(granularity=gran, threshold_init=-15.0))
+
+    variants = [variant("uniform", UniformEmbedding), variant("uniform/again", UniformEmbedding)]
     for gran in args.granularities.split(","):
-        torch.manual_seed(0)
-        emb = PEPEmbedding(spec, PEPConfig(granularity=gran, threshold_init=-15.0))
-        variants.append(Variant(f"pep/{gran}", emb, spec, args.dim, 1e-3))
-        if args.unfused and gran in ("feature_dim", "field_dim"):
-            torch.manual_seed(0)
-            emb = PEPEmbedding(spec, PEPConfig(granularity=gran, threshold_init=-15.0))
-            variants.append(Variant(f"pep/{gran}/unfused", emb, spec, args.dim, 1e-3, fused=False))
+        variants.append(variant(f"pep/{gran}", pep(gran)))
+        if args.unfused and gran not in ("global", "dimension"):  # those the kernel serves
+            variants.append(variant(f"pep/{gran}/unfused", pep(gran), fused=False))
     if args.ablation:
-        torch.manual_seed(0)
-        variants.append(Variant("uniform+spare table", UniformWithSpareTable(spec), spec,
-                                args.dim, 1e-3))
-        torch.manual_seed(0)
-        emb = PEPWithoutThresholdAdam(spec, PEPConfig(granularity="feature_dim",
-                                                      threshold_init=-15.0))
-        variants.append(Variant("pep/feature_dim/no s Adam", emb, spec, args.dim, 1e-3))
+        variants.append(variant("uniform+spare table", UniformWithSpareTable))
+        variants.append(variant("pep/feature_dim/no s Adam",
+                                pep("feature_dim", PEPWithoutThresholdAdam)))
     for v in variants:  # warm-up
         v.run(batches[:3])
         v.times.clear()
