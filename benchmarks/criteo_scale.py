@@ -25,9 +25,11 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
+from figures import write_json
 from preprocess import measure as measure_parser
 from preprocess import status_mb
 
@@ -78,6 +80,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--preprocess-rows", type=int, default=500_000,
                    help=f"rows to re-measure the Criteo parser on; 0: use {PARSE_ROWS_PER_S:,}/s")
     p.add_argument("--cache-dir", default=None, help="data cache (default: autoembed's)")
+    p.add_argument("--json", default=None, help="write the figures here, under the key "
+                   "'criteo_scale' (other keys of an existing file are kept)")
     p.add_argument("--smoke-test", action="store_true", help="tiny data, a few steps, seconds")
     args = p.parse_args()
     if args.smoke_test:
@@ -156,8 +160,9 @@ def train(label: str, make: Callable[[], EmbeddingMethod], data: CTRData, split:
     return run
 
 
-def extrapolate(runs: list[Run], data: CTRData, parse_rate: float, parse_note: str) -> None:
-    """(e): full Criteo from the measured rates and memory."""
+def extrapolate(runs: list[Run], data: CTRData, parse_rate: float,
+                parse_note: str) -> dict[str, Any]:
+    """(e): full Criteo from the measured rates and memory; returns the figures."""
     train_rows = round(CRITEO_ROWS * TRAIN_SHARE)
     print(f"(e) full Criteo: {CRITEO_ROWS:,} rows x {CRITEO_FIELDS} fields, "
           f"{CRITEO_FEATURES:,} features; train split {train_rows:,} rows")
@@ -175,6 +180,12 @@ def extrapolate(runs: list[Run], data: CTRData, parse_rate: float, parse_note: s
         state = run.state_mb * scale
         print(f"  training state, {run.label} (measured x {scale:.2f}, the feature ratio): "
               f"{state:,.0f} MB; with ids and labels {(ids_mb + labels_mb + state) / 1024:,.1f} GB")
+    return {
+        "parse_minutes": CRITEO_ROWS / parse_rate / 60, "parse_rows_per_s": parse_rate,
+        "epoch_minutes": {run.label: train_rows / run.samples_per_sec / 60 for run in runs},
+        "ids_mb": ids_mb, "labels_mb": labels_mb,
+        "state_mb": {run.label: run.state_mb * scale for run in runs},
+    }
 
 
 def main() -> None:
@@ -211,7 +222,19 @@ def main() -> None:
               f"{runs[0].samples_per_sec / run.samples_per_sec:.2f}x")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"(d) peak RSS (ru_maxrss): {peak:,.0f} MB")
-    extrapolate(runs, data, parse_rate, parse_note)
+    full = extrapolate(runs, data, parse_rate, parse_note)
+    if args.json:
+        figures = {
+            "device": args.device, "torch": torch.__version__, "threads": args.threads,
+            "rows": data.num_rows, "fields": data.num_fields, "features": data.num_features,
+            "dim": args.dim, "batch_size": args.batch_size, "runs": [asdict(r) for r in runs],
+            "step_ratio": {r.label: runs[0].samples_per_sec / r.samples_per_sec for r in runs[1:]},
+            "peak_rss_mb": peak, "full_criteo": full,
+        }
+        if args.device.startswith("cuda"):
+            figures["device_name"] = torch.cuda.get_device_name(torch.device(args.device))
+        write_json(args.json, "criteo_scale", figures)
+        print(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":

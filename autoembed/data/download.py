@@ -9,9 +9,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from autoembed.data.cache import default_cache_dir
+from autoembed.progress import progress_bar
 
 ML1M_URL = "https://files.grouplens.org/datasets/movielens/ml-1m.zip"
 ML1M_SHA256 = "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20"
@@ -31,8 +30,8 @@ def fetch(url: str, target: Path, sha256: str, progress: bool = False, timeout: 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, partial.open("wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name,
-                      disable=not progress, leave=False) as bar:
+            with progress_bar(total=total, unit="B", unit_scale=True, desc=target.name,
+                              disable=not progress, leave=False) as bar:
                 while block := response.read(_BLOCK):
                     out.write(block)
                     digest.update(block)

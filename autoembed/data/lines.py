@@ -11,9 +11,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
-from tqdm.auto import tqdm
 
 from autoembed.data.report import ParseReport
+from autoembed.progress import progress_bar
 
 DEFAULT_CHUNK_BYTES = 8 << 20
 
@@ -27,8 +27,8 @@ def iter_line_chunks(
     """
     next_line = 1
     leftover = b""
-    bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=desc or path.name,
-               disable=not progress, leave=False)
+    bar = progress_bar(total=path.stat().st_size, unit="B", unit_scale=True, desc=desc or path.name,
+                       disable=not progress, leave=False)
     with path.open("rb") as fh, bar:
         while True:
             block = fh.read(chunk_bytes)

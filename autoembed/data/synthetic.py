@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from autoembed.data.base import CTRData
 from autoembed.data.npy import NpyWriter
+from autoembed.progress import progress_bar
 
 CHUNK_ROWS = 65_536  # rows per generation chunk: bounds memory; fixed so results don't depend on it
 CALIBRATION_ROWS = 100_000
@@ -191,8 +191,8 @@ def build(root: Path | None, opts: SyntheticOptions, out_dir: Path, progress: bo
     with NpyWriter(out_dir / "ids.npy", (n, n_fields), np.int32) as ids, \
             NpyWriter(out_dir / "labels.npy", (n,), np.float32) as labels, \
             NpyWriter(out_dir / "teacher_probs.npy", (n,), np.float32) as probs:
-        for k, start in enumerate(tqdm(range(0, n, CHUNK_ROWS), disable=not progress,
-                                       desc="synthetic", leave=False)):
+        for k, start in enumerate(progress_bar(range(0, n, CHUNK_ROWS), disable=not progress,
+                                               desc="synthetic", leave=False)):
             rng = np.random.default_rng([opts.seed, 2, k])
             chunk = teacher.sample_ids(rng, min(CHUNK_ROWS, n - start))
             p = teacher.probs(chunk)

@@ -305,9 +305,9 @@ def _fast_adam(device: torch.device) -> dict[str, Any]:
 
 
 def _progress(total: int, epoch: int) -> Any:
-    from tqdm.auto import tqdm
+    from autoembed.progress import progress_bar
 
-    return tqdm(total=total, desc=f"epoch {epoch}", leave=False, mininterval=0.5)
+    return progress_bar(total=total, desc=f"epoch {epoch}", leave=False, mininterval=0.5)
 
 
 def _to_cpu(obj: Any) -> Any:
