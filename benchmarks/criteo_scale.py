@@ -208,6 +208,10 @@ def main() -> None:
     print(f"  train-split frequencies counted in {time.perf_counter() - start:.1f} s; "
           f"Bayes AUC (teacher) on val {bayes_auc(data, split.val):.4f}")
     memory("counting")
+    if args.device.startswith("cuda"):  # CUDA context, cuBLAS handles, allocator pools
+        print("(b0) warm-up, not counted: uniform, 5 steps")
+        train("warm-up", lambda: UniformEmbedding(spec), data, split, spec,
+              argparse.Namespace(**{**vars(args), "steps": 5}))
     print("(b) uniform")
     runs = [train("uniform", lambda: UniformEmbedding(spec), data, split, spec, args)]
     modes = [m for m in args.pep_modes.split(",") if m]
