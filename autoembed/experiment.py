@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from autoembed.config import ExperimentConfig, TrainConfig
-from autoembed.data.base import CTRData, Split, split_indices
+from autoembed.data.base import CTRData, Split, data_split
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoint
 from autoembed.embeddings.registry import get_method, make_config
 from autoembed.models import build_model
@@ -96,7 +96,7 @@ def run_experiment(
         from autoembed.data import load_dataset
 
         data = load_dataset(cfg.data)
-    split = split_indices(data.num_rows, cfg.data.split_seed)
+    split = data_split(data, cfg.data.split_seed)
     method = get_method(cfg.method)
     run = _Run(
         cfg=cfg,

@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     def dataset_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("dataset", choices=list(DATASETS))
         q.add_argument("--root", help="folder (or file) with the raw data")
+        q.add_argument("--schema", help="table dataset: the schema YAML file")
         q.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                        help="parser option, repeatable (e.g. min_count=10, scale=tiny)")
         q.add_argument("--cache-dir", help="cache folder (default $AUTOEMBED_CACHE or ~/.cache/autoembed)")
@@ -54,8 +55,13 @@ def parse_option_args(pairs: list[str], flag: str = "--option") -> dict[str, Any
     return options
 
 
+def schema_option(options: dict[str, Any], schema: str | None) -> dict[str, Any]:
+    """``options`` with ``--schema`` as the ``schema`` option (table dataset)."""
+    return options if schema is None else {**options, "schema": schema}
+
+
 def _config(args: argparse.Namespace) -> DataConfig:
-    options = parse_option_args(args.option)
+    options = schema_option(parse_option_args(args.option), args.schema)
     if getattr(args, "strict", False):
         options["strict"] = True
     return DataConfig(name=args.dataset, root=args.root, options=options, cache_dir=args.cache_dir)
@@ -71,6 +77,10 @@ def summary(data: CTRData) -> str:
         + ", ".join(f"{n}={v:,}" for n, v in zip(data.field_names, data.vocab_sizes, strict=True)),
         "parse report: " + format_report(data.meta["parse_report"]),
     ]
+    if data.meta.get("split"):
+        split = data.meta["split"]
+        lines.append(f"split by {split['by']}: train/val/test rows "
+                     + " / ".join(f"{n:,}" for n in split["rows"]))
     if data.meta.get("noise_fields") is not None:
         lines.append(f"planted noise fields: {', '.join(data.meta['noise_fields']) or 'none'}")
     lines.append(f"cache: {data.meta.get('cache_path')}")

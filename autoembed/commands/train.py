@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from autoembed.commands.data import parse_option_args
+from autoembed.commands.data import parse_option_args, schema_option
 from autoembed.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from autoembed.embeddings.registry import UnknownMethodError, get_method
 from autoembed.results import ResultRow
@@ -64,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", default=None, help="folder with the raw files")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a parser/generator option, e.g. scale=tiny for synthetic (repeatable)")
+    p.add_argument("--schema", default=None, help="table dataset: the schema YAML file")
     p.add_argument("--cache-dir", default=None, help="where parsed arrays are cached")
     p.add_argument("--split-seed", type=int, default=d.split_seed)
     p.add_argument("--model", default=m.name, help="lr | fm | deepfm | autoint")
@@ -174,7 +175,9 @@ def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
     )
     return ExperimentConfig(
         data=DataConfig(name=args.dataset, root=args.data_root, split_seed=args.split_seed,
-                        options=parse_option_args(args.data_option, "--data-option"), cache_dir=args.cache_dir),
+                        options=schema_option(parse_option_args(args.data_option, "--data-option"),
+                                              args.schema),
+                        cache_dir=args.cache_dir),
         model=ModelConfig(name=args.model, dim=args.dim, dnn_hidden=tuple(args.dnn_hidden),
                           dropout=args.dropout),
         method=args.method,

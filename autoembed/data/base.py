@@ -27,6 +27,8 @@ class CTRData:
     # Synthetic data only: the planted truth.
     planted_dims: np.ndarray | None = None  # int [num_features]: true embedding size per feature
     teacher_probs: np.ndarray | None = None  # float32 [N]: teacher's click probability per row
+    # Datasets that fix their own split (``table``): int8 [N], 0 train / 1 validation / 2 test.
+    split_parts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.ids.ndim != 2 or self.ids.shape[1] != len(self.field_names):
@@ -76,6 +78,14 @@ class Split:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+
+
+def data_split(data: CTRData, seed: int) -> Split:
+    """The split a dataset fixes itself (``data.split_parts``), else a random 8:1:1 from ``seed``."""
+    if data.split_parts is None:
+        return split_indices(data.num_rows, seed)
+    parts = np.asarray(data.split_parts)
+    return Split(*(np.flatnonzero(parts == k) for k in range(3)))
 
 
 def split_indices(

@@ -21,7 +21,7 @@ from autoembed.data.base import CTRData
 
 FORMAT_VERSION = 2  # bump when a parser's output changes, so old cache entries are not reused
 _HASH_BLOCK = 8 << 20
-ARRAY_FIELDS = ("ids", "labels", "feature_counts", "planted_dims", "teacher_probs")
+ARRAY_FIELDS = ("ids", "labels", "feature_counts", "planted_dims", "teacher_probs", "split_parts")
 
 
 def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from autoembed.config import DataConfig
-from autoembed.data import avazu, criteo, movielens, synthetic
+from autoembed.data import avazu, criteo, movielens, synthetic, table
 from autoembed.data.base import CTRData
 from autoembed.data.cache import (
     build_entry,
@@ -19,6 +20,7 @@ from autoembed.data.cache import (
     file_sha256,
     load_entry,
 )
+from autoembed.data.fields import FieldSelection, select_fields
 from autoembed.data.options import cache_options, parse_options
 from autoembed.data.report import MalformedLineError
 
@@ -33,6 +35,7 @@ class DatasetSpec:
     build: Callable[..., dict[str, Any]]  # build(root, options, out_dir, progress) -> meta
     raw_files: Callable[[Path], list[Path]] | None  # None: generated, no raw files
     how_to_get: str = ""
+    files_need_options: bool = False  # raw_files(root, options): the options name the files
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -50,6 +53,8 @@ DATASETS: dict[str, DatasetSpec] = {
         "download the Avazu Kaggle CTR `train` file there (or pass --root FILE)",
     ),
     "synthetic": DatasetSpec(synthetic.SyntheticOptions, synthetic.build, None),
+    "table": DatasetSpec(table.TableOptions, table.build, table.raw_files, table.HOW_TO_GET,
+                         files_need_options=True),
 }
 
 
@@ -94,25 +99,28 @@ class CachePlan:
     root: Path | None
     sources: dict[str, str]  # raw file name -> sha256
     folder: Path
+    selection: FieldSelection  # fields/drop_fields: an entry of its own, cut from the full one
 
 
 def plan(cfg: DataConfig) -> CachePlan:
     """Check options, find and hash the raw files, and name the cache entry."""
     spec = dataset_spec(cfg.name)
-    options = parse_options(spec.options_cls, dict(cfg.options), cfg.name)
+    given = dict(cfg.options)
+    selection = FieldSelection.pop(given)
+    options = parse_options(spec.options_cls, given, cfg.name)
     cache_dir = default_cache_dir(cfg.cache_dir)
     root, sources = None, {}
     if spec.raw_files is not None:
         root = resolve_root(cfg)
-        files = spec.raw_files(root)
+        files = spec.raw_files(root, options) if spec.files_need_options else spec.raw_files(root)
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
             raise FileNotFoundError(
                 f"{cfg.name!r} raw file(s) missing: {', '.join(missing)}. To get them: {spec.how_to_get}"
             )
         sources = {f.name: file_sha256(f, cache_dir) for f in files}
-    key = cache_key(cfg.name, sources, cache_options(options))
-    return CachePlan(spec, options, root, sources, entry_dir(cache_dir, cfg.name, key))
+    key = cache_key(cfg.name, sources, {**cache_options(options), **selection.key()})
+    return CachePlan(spec, options, root, sources, entry_dir(cache_dir, cfg.name, key), selection)
 
 
 def load_dataset(cfg: DataConfig, progress: bool = False) -> CTRData:
@@ -124,6 +132,13 @@ def load_dataset(cfg: DataConfig, progress: bool = False) -> CTRData:
     p = plan(cfg)
     data = load_entry(p.folder)
     hit = data is not None
+    if data is None and p.selection.active:
+        full = load_dataset(dataclasses.replace(cfg, options={
+            k: v for k, v in cfg.options.items() if k not in ("fields", "drop_fields")}), progress)
+        keep = p.selection.indices(full.field_names, cfg.name)
+        data = build_entry(p.folder, lambda out_dir: {
+            **select_fields(full, keep, out_dir), "options": {**cache_options(p.options),
+                                                              **p.selection.key()}})
     if data is None:
         def build(out_dir: Path) -> dict[str, Any]:
             meta = p.spec.build(p.root, p.options, out_dir, progress)

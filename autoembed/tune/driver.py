@@ -113,11 +113,11 @@ def save_sweep_artifacts(spec: SweepSpec, datasets: dict[str, CTRData], results_
     """Per-dataset train-split frequencies (and planted sizes) plus the environment, for the
     analysis figures (sizes vs frequency, planted-size recovery) and the report."""
     from analysis.artifacts import save_dataset_artifacts, save_environment
-    from autoembed.data.base import split_indices
+    from autoembed.data.base import data_split
 
     for d in spec.datasets:
         data = datasets[d.label]
-        train = split_indices(data.num_rows, d.data_config().split_seed).train
+        train = data_split(data, d.data_config().split_seed).train
         save_dataset_artifacts(results_dir, d.label, data.counts_in(train), data.planted_dims)
     save_environment(results_dir)
 

@@ -16,10 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from autoembed.config import DataConfig, ModelConfig, TrainConfig
-from autoembed.tune.validate import SpecError, build, check_value, field_types
+from autoembed.tune.validate import SpecError, build, check_value, field_types, read_yaml
 
 SEARCHERS = ("grid", "random", "optuna")
 SAMPLERS = ("tpe", "nsga2")
@@ -408,10 +406,5 @@ def parse_spec(raw: Any, source: str = "") -> SweepSpec:
 def load_spec(path: str | os.PathLike) -> SweepSpec:
     """Read and validate a search-space YAML file."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"search space file {str(path)!r} does not exist (see search_spaces/)")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, "search space file", " (see search_spaces/)")
     return parse_spec(raw, str(path.resolve()))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from autoembed.config import check_keys
 
@@ -37,6 +40,11 @@ def check_value(value: Any, tp: Any, where: str) -> Any:
             except SpecError as exc:
                 errors.append(str(exc))
         raise SpecError(errors[0] if len(errors) == 1 else f"{where}: got {value!r}, expected {tp}")
+    if origin is typing.Literal:
+        choices = typing.get_args(tp)
+        if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
+            raise SpecError(f"{where}: got {value!r}, expected one of {', '.join(map(repr, choices))}")
+        return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise SpecError(f"{where}: expected a list, got {value!r}")
@@ -69,6 +77,16 @@ def check_value(value: Any, tp: Any, where: str) -> Any:
     if tp is Any:
         return value
     raise SpecError(f"{where}: cannot check values of type {_type_name(tp)}")
+
+
+def read_yaml(path: Path, what: str, hint: str = "") -> Any:
+    """The content of YAML file ``path`` (a ``what``); a clear error when absent or invalid."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist{hint}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
 
 
 def field_types(cls: type) -> dict[str, Any]:
