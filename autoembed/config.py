@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal, get_args
+
+Precision = Literal["auto", "fp32", "bf16"]
 
 
 def check_keys(cls: type, given: dict[str, Any], where: str) -> None:
@@ -52,6 +54,9 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     progress: bool = False
     max_steps: int | None = None  # cap on optimizer steps per phase (smoke tests)
+    # dense layers' arithmetic: bf16 autocasts the DNN and attention (embedding tables, logits,
+    # thresholds and optimizer states stay fp32); auto: the measured default of the device
+    precision: Precision = "auto"
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -60,6 +65,9 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.precision not in get_args(Precision):
+            raise ValueError(f"precision must be one of {', '.join(get_args(Precision))}, "
+                             f"got {self.precision!r}")
 
 
 @dataclass

@@ -162,7 +162,7 @@ def _train_point(
         return  # finished before the restart
     embedding, trainer = _setup(run, phase, index, make_embedding, run.cfg.train, resume)
     result = trainer.fit(on_epoch=_epoch_hook(run, phase, index, point.label, embedding, trainer))
-    row = _row(run, phase, point, embedding, result, str(trainer.device))
+    row = _row(run, phase, point, embedding, result, str(trainer.device), trainer.precision)
     run.rows.append(row)
     if run.on_row is not None:
         run.on_row(row)
@@ -252,6 +252,7 @@ def _row(
     embedding: EmbeddingMethod,
     result: TrainResult,
     device: str,
+    precision: str,
 ) -> ResultRow:
     cfg, data, spec = run.cfg, run.data, run.spec
     dims = np.asarray(embedding.feature_dims())
@@ -285,7 +286,7 @@ def _row(
         device=device,
         embedding_dim=cfg.model.dim,
         hparams=asdict(run.method_config),
-        info=dict(point.info),
+        info={**point.info, "precision": precision},
         git_rev=git_revision(),
         bayes_auc=bayes_auc,
         recovery=recovery,

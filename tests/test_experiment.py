@@ -158,7 +158,8 @@ def test_two_phase_method_gives_one_row_per_point(toy_registry: None, tmp_path: 
     rows = run_experiment(config("toy_search"), toy_data(), artifacts_dir=tmp_path,
                           on_epoch=epochs.append)
     assert [(r.phase, r.point, r.info) for r in rows] == [
-        ("retrain", "keep=4", {"keep": 4}), ("retrain", "keep=2", {"keep": 2})
+        ("retrain", "keep=4", {"keep": 4, "precision": "fp32"}),
+        ("retrain", "keep=2", {"keep": 2, "precision": "fp32"}),
     ]
     n = sum(toy_data().vocab_sizes)
     assert [r.params for r in rows] == [4 * n, 2 * n]

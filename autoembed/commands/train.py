@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from autoembed.commands.data import parse_option_args, schema_option
-from autoembed.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from autoembed.config import DataConfig, ExperimentConfig, ModelConfig, Precision, TrainConfig
 from autoembed.embeddings.registry import UnknownMethodError, get_method
 from autoembed.results import ResultRow
 
@@ -83,6 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=t.seed)
     p.add_argument("--threads", type=int, default=t.threads)
     p.add_argument("--device", default=t.device, help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--precision", default=t.precision, choices=get_args(Precision),
+                   help="dense layers' arithmetic (bf16: autocast; tables, logits and optimizer "
+                   "states stay fp32); auto: the device's measured default")
     p.add_argument("--max-steps", type=int, default=None, help="cap on steps per phase")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a method hyperparameter (repeatable)")
@@ -168,7 +171,7 @@ def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, arch_lr=args.arch_lr, patience=args.patience,
         threads=args.threads, seed=args.seed, device=args.device, progress=args.progress,
-        max_steps=args.max_steps,
+        max_steps=args.max_steps, precision=args.precision,
     )
     search = (
         dataclasses.replace(train, epochs=args.search_epochs) if args.search_epochs else None

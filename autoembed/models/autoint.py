@@ -10,6 +10,7 @@ from autoembed.config import ModelConfig
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec
 from autoembed.models.base import CTRModel
 from autoembed.models.layers import MLP, MultiHeadSelfAttention
+from autoembed.models.precision import Logit
 
 
 class AutoInt(CTRModel):
@@ -24,7 +25,7 @@ class AutoInt(CTRModel):
             MultiHeadSelfAttention(d_in, d_out, cfg.attention_heads, cfg.residual)
             for d_in, d_out in zip(dims[:-1], dims[1:], strict=True)
         ))
-        self.attention_out = nn.Linear(spec.num_fields * cfg.attention_dim, 1)
+        self.attention_out = Logit(spec.num_fields * cfg.attention_dim, 1)
         self.dnn = (
             MLP(spec.num_fields * spec.dim, tuple(cfg.dnn_hidden), 1, cfg.dropout, cfg.batch_norm)
             if cfg.dnn_hidden
@@ -32,7 +33,7 @@ class AutoInt(CTRModel):
         )
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        emb = self.embedding(ids)
+        emb = self.embed(ids)
         logit = self.attention_out(self.attention(emb).flatten(1)).squeeze(1)
         if self.dnn is not None:
             logit = logit + self.dnn(emb.flatten(1)).squeeze(1)

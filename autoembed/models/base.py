@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec
+from autoembed.models.precision import full_precision
 
 
 class CTRModel(nn.Module):
@@ -22,6 +23,12 @@ class CTRModel(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:  # [B, F] int64 -> logits [B]
         raise NotImplementedError
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """The embeddings of ``ids``, ``[B, F, D]``, computed in float32 even under autocast
+        (tables, thresholds and a method's own projections stay full precision)."""
+        with full_precision(ids.device):
+            return self.embedding(ids)
 
     def model_parameters(self) -> list[nn.Parameter]:
         """Trainable parameters that are not the embedding method's."""

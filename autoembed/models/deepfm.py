@@ -19,6 +19,6 @@ class DeepFM(CTRModel):
         self.dnn = MLP(spec.num_fields * spec.dim, tuple(cfg.dnn_hidden), 1, cfg.dropout, cfg.batch_norm)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        emb = self.embedding(ids)
+        emb = self.embed(ids)
         fm = self.first_order(ids) + fm_pairwise(emb)
         return fm + self.dnn(emb.flatten(1)).squeeze(1)

@@ -17,4 +17,4 @@ class FM(CTRModel):
         self.first_order = FirstOrder(spec.num_features)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.first_order(ids) + fm_pairwise(self.embedding(ids))
+        return self.first_order(ids) + fm_pairwise(self.embed(ids))

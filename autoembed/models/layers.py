@@ -6,10 +6,12 @@ import torch
 from torch import nn
 
 from autoembed.embeddings.gather import gather_rows
+from autoembed.models.precision import Logit
 
 
 class MLP(nn.Sequential):
-    """``Linear -> [BatchNorm] -> ReLU -> [Dropout]`` per hidden layer, then a linear output."""
+    """``Linear -> [BatchNorm] -> ReLU -> [Dropout]`` per hidden layer, then a float32 linear
+    output (``Logit``)."""
 
     def __init__(
         self,
@@ -29,7 +31,7 @@ class MLP(nn.Sequential):
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = h
-        layers.append(nn.Linear(width, output_dim))
+        layers.append(Logit(width, output_dim))
         super().__init__(*layers)
 
 

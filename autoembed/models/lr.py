@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec
 from autoembed.models.base import CTRModel
+from autoembed.models.precision import Logit
 
 
 class LR(CTRModel):
@@ -14,7 +14,7 @@ class LR(CTRModel):
 
     def __init__(self, embedding: EmbeddingMethod, spec: EmbeddingSpec) -> None:
         super().__init__(embedding, spec)
-        self.out = nn.Linear(spec.dim, 1)
+        self.out = Logit(spec.dim, 1)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.out(self.embedding(ids).sum(dim=1)).squeeze(1)
+        return self.out(self.embed(ids).sum(dim=1)).squeeze(1)

@@ -20,6 +20,7 @@ from torch import nn
 from autoembed.config import TrainConfig
 from autoembed.data.base import CTRData, Split
 from autoembed.models.base import CTRModel
+from autoembed.models.precision import autocast, resolve_precision
 from autoembed.training.metrics import auc, logloss
 from autoembed.training.records import EpochRecord, TrainResult
 from autoembed.training.seeding import resolve_device, rng_state, seed_everything, set_rng_state
@@ -44,6 +45,7 @@ class Trainer:
     def __init__(self, model: CTRModel, data: CTRData, split: Split, cfg: TrainConfig) -> None:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
         torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
         self.generator = torch.Generator().manual_seed(cfg.seed)
@@ -126,7 +128,7 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         bs = self.cfg.eval_batch_size
-        logits = torch.cat([self.model(ids[i : i + bs].long()) for i in range(0, len(ids), bs)])
+        logits = torch.cat([self._forward(ids[i : i + bs]) for i in range(0, len(ids), bs)])
         self.model.train(was_training)
         return float(auc(logits, labels)), float(logloss(logits, labels))
 
@@ -183,8 +185,8 @@ class Trainer:
         start = time.perf_counter()
         for i in range(num_batches):
             rows = perm[i * bs : (i + 1) * bs]
-            batch = train_ids.index_select(0, rows).long()
-            loss = loss_fn(model(batch), train_labels.index_select(0, rows))
+            loss = loss_fn(self._forward(train_ids.index_select(0, rows)),
+                           train_labels.index_select(0, rows))
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -229,6 +231,11 @@ class Trainer:
             eval_seconds=time.perf_counter() - eval_start,
         )
 
+    def _forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """float32 logits of the int32 ``ids``, the dense layers in ``self.precision``."""
+        with autocast(self.precision, self.device):
+            return self.model(ids.long()).float()
+
     def _arch_step(self) -> None:
         """One first-order DARTS step of the architecture parameters on the next val batch."""
         bs, n = self.cfg.batch_size, len(self.val_labels)
@@ -238,7 +245,7 @@ class Trainer:
         self.val_cursor = hi
         assert self.arch_optimizer is not None
         self.arch_optimizer.zero_grad(set_to_none=True)
-        self.loss_fn(self.model(self.val_ids[lo:hi].long()), self.val_labels[lo:hi]).backward()
+        self.loss_fn(self._forward(self.val_ids[lo:hi]), self.val_labels[lo:hi]).backward()
         self.arch_optimizer.step()
 
     def _check_finite(self, losses: torch.Tensor, start: int, end: int) -> None:

@@ -24,7 +24,7 @@ def _type_name(tp: Any) -> str:
 
 
 def check_value(value: Any, tp: Any, where: str) -> Any:
-    """``value`` converted to type ``tp`` (int, float, str, bool, dict, tuple[int, ...],
+    """``value`` converted to type ``tp`` (int, float, str, bool, Literal, dict, tuple[int, ...],
     ``X | None``); a :class:`SpecError` naming ``where`` otherwise."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
