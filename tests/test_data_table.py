@@ -154,6 +154,17 @@ def test_folder_of_parts_and_min_count_per_column(tmp_path):
     assert whole.vocab_sizes[1] == 1 + int((log.item_id.value_counts() >= 25).sum())
 
 
+def test_cache_key_covers_schema_and_content(tmp_path):
+    folder = write_tables(tmp_path / "d")
+    first = load(folder, SCHEMA, tmp_path)
+    assert not first.meta["cache_hit"] and load(folder, SCHEMA, tmp_path).meta["cache_hit"]
+    other = load(folder, {**SCHEMA, "min_count": 2}, tmp_path)
+    assert other.meta["cache_path"] != first.meta["cache_path"]
+    (folder / "users.csv").write_text((folder / "users.csv").read_text().replace(",F", ",W"))
+    changed = load(folder, SCHEMA, tmp_path)
+    assert not changed.meta["cache_hit"] and changed.meta["cache_path"] != first.meta["cache_path"]
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"bogus": 1}, r"unknown key\(s\) \['bogus'\]"),
     ({"label": {"column": "rating", "positive": "above 3"}}, "not a rule"),
