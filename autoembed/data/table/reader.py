@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
 from autoembed.data.lines import iter_line_chunks, split_columns
@@ -140,12 +141,15 @@ def _text_chunks(
 ) -> Iterator[Chunk]:
     spec, sep = source.spec, separator(source.spec, path)
     names = list(source.raw_columns)
+    if spec.has_header and _header(path, spec) != names:
+        raise SchemaError(f"{path}: header {_header(path, spec)} differs from {names} "
+                          f"(the columns of {source.files[0].name})")
+    if len(sep) == 1:
+        yield from _csv_chunks(path, spec, sep.decode(), names, raw_wanted, wanted, report, chunk_bytes)
+        return
     for first, lines in iter_line_chunks(path, chunk_bytes):
         if spec.has_header and first == 1:
-            header = lines.pop(0).decode(spec.encoding).split(sep.decode())
-            if header != names:
-                raise SchemaError(f"{path}: header {header} differs from {names} "
-                                  f"(the columns of {source.files[0].name})")
+            lines.pop(0)
             report.lines += 1
             first = 2
         if not lines:
@@ -153,6 +157,48 @@ def _text_chunks(
         cols = split_columns(lines, first, sep, names, report, path.name, spec.encoding)
         table = cols.table.select(raw_wanted).rename_columns(wanted)
         yield Chunk(table, cols.line_numbers, path.name)
+
+
+def _csv_chunks(
+    path: Path, spec: FileSpec, sep: str, names: list[str], raw_wanted: list[str],
+    wanted: list[str], report: ParseReport, chunk_bytes: int,
+) -> Iterator[Chunk]:
+    """A one-character-separated file through pyarrow's streaming CSV reader (quoted values
+    allowed, not across lines); rows with another field count are recorded and skipped."""
+    skipped: list[int] = []  # line numbers not yet passed by the rows read
+    invalid_rows = [0]
+
+    def invalid(row: pv.InvalidRow) -> str:
+        skipped.append(row.number)
+        invalid_rows[0] += 1
+        report.record_bad(path.name, np.array([row.number]), ["wrong field count"],
+                          [f"expected {len(names)} {'TAB' if sep == chr(9) else repr(sep)}-separated "
+                           f"fields, found {row.actual_columns}"])
+        return "skip"
+
+    reader = pv.open_csv(
+        path,
+        read_options=pv.ReadOptions(column_names=names, skip_rows=int(spec.has_header),
+                                    encoding=spec.encoding, use_threads=False,
+                                    block_size=max(chunk_bytes, 1 << 16)),
+        parse_options=pv.ParseOptions(delimiter=sep, invalid_row_handler=invalid),
+        convert_options=pv.ConvertOptions(column_types={c: pa.string() for c in raw_wanted},
+                                          include_columns=raw_wanted, strings_can_be_null=False),
+    )
+    next_line = 1 + int(spec.has_header)
+    report.lines += int(spec.has_header)
+    for batch in reader:
+        n = batch.num_rows
+        report.lines += n
+        # Physical line of each row: consecutive lines, minus those skipped as invalid.
+        pending = np.array(skipped, dtype=np.int64)
+        candidates = np.arange(next_line, next_line + n + len(pending), dtype=np.int64)
+        lines = candidates[~np.isin(candidates, pending)][:n]
+        next_line = int(lines[-1]) + 1 if n else next_line
+        skipped[:] = [s for s in skipped if s >= next_line]
+        table = pa.Table.from_batches([batch]).select(raw_wanted).rename_columns(wanted)
+        yield Chunk(table, lines, path.name)
+    report.lines += invalid_rows[0]
 
 
 def coerce(values: pa.Array | pa.ChunkedArray, kind: ColumnType) -> tuple[pa.Array, np.ndarray]:
@@ -175,6 +221,11 @@ def coerce(values: pa.Array | pa.ChunkedArray, kind: ColumnType) -> tuple[pa.Arr
         return pc.cast(values, target), no_bad
     if not pa.types.is_string(values.type):
         values = pc.cast(values, pa.string())
+    try:  # fast path: every non-empty value parses
+        return pc.cast(pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values),
+                       target), no_bad
+    except pa.ArrowInvalid:
+        pass
     valid = pc.match_substring_regex(values, _INT if kind == "int" else _FLOAT).fill_null(False)
     empty = pc.equal(pc.utf8_trim_whitespace(values), "").fill_null(True)
     bad = ~(valid.to_numpy(zero_copy_only=False) | empty.to_numpy(zero_copy_only=False))
