@@ -2,10 +2,12 @@
 
 Prints training samples/s two ways for each model and batch size: per train step alone
 ("step") and per second of wall time over whole epochs, each epoch's validation included
-("wall"), plus the validation AUC after the same number of epochs. FuxiCTR's FM and DeepFM
-(their BaseModel training loop, NpzDataLoader and layers; the two model classes are written
-here as in FuxiCTR's model_zoo, which is not part of the PyPI package) train on the same rows,
-split, embedding width, batch size, optimizer and learning rate.
+("wall"), plus the validation AUC after the same number of epochs. FuxiCTR's FM, DeepFM and
+AutoInt+ (their BaseModel training loop, NpzDataLoader and layers; the model classes, and
+AutoInt's attention layer, are written here as in FuxiCTR's model_zoo, which is not part of the
+PyPI package) train on the same rows, split, embedding width, batch size, optimizer, learning
+rate and layer sizes (AutoInt+: 3 attention layers, 2 heads, width 32, scaled scores, residual,
+the 3x400 DNN).
 
 Run it alone:  flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/throughput.py
 Needs the bench extra for the comparison:  pip install -e '.[bench]' (fuxictr, polars<2,
@@ -41,6 +43,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"),
+                   help="our dense layers' arithmetic (FuxiCTR always runs fp32)")
     p.add_argument("--repeats", type=int, default=1,
                    help="runs of each measurement, ours and theirs alternating; the fastest "
                    "counts (the machine is shared, so slow outliers are other people's load)")
@@ -75,16 +79,24 @@ def run_ours(data, split, model: str, batch: int, args: argparse.Namespace) -> F
     torch.manual_seed(args.seed)
     net = build_model(ModelConfig(name=model, dim=args.dim), UniformEmbedding(spec), spec, args.seed)
     cfg = TrainConfig(epochs=args.epochs, batch_size=batch, lr=args.lr, threads=args.threads,
-                      seed=args.seed, patience=args.epochs + 1, device="cpu")
+                      seed=args.seed, patience=args.epochs + 1, device="cpu",
+                      precision=args.precision)
     result = Trainer(net, data, split, cfg).fit(evaluate_test=False)
     return Figures(result.samples_per_sec, result.wall_samples_per_sec, result.history[-1].val_auc)
 
 
 # --- FuxiCTR ----------------------------------------------------------------------------------
 def fuxictr_models():  # -> dict[str, type]
-    """FM and DeepFM exactly as FuxiCTR's model_zoo defines them, on FuxiCTR's own layers."""
-    from fuxictr.pytorch.layers import FactorizationMachine, FeatureEmbedding, MLP_Block
+    """FM, DeepFM and AutoInt+ as FuxiCTR's model_zoo defines them, on FuxiCTR's own layers."""
+    import torch
+    from fuxictr.pytorch.layers import (
+        FactorizationMachine,
+        FeatureEmbedding,
+        MLP_Block,
+        ScaledDotProductAttention,
+    )
     from fuxictr.pytorch.models import BaseModel
+    from torch import nn
 
     class FM(BaseModel):
         def __init__(self, feature_map, embedding_dim, learning_rate, **kwargs):
@@ -118,7 +130,55 @@ def fuxictr_models():  # -> dict[str, type]
             y_pred = self.fm(X, feature_emb) + self.mlp(feature_emb.flatten(start_dim=1))
             return {"y_pred": self.output_activation(y_pred)}
 
-    return {"fm": FM, "deepfm": DeepFM}
+    class SelfAttention(nn.Module):
+        """model_zoo/AutoInt's MultiHeadSelfAttention: separate query/key/value projections,
+        heads split by view, FuxiCTR's ScaledDotProductAttention, residual, ReLU."""
+
+        def __init__(self, input_dim, attention_dim, num_heads, use_residual=True, use_scale=True):
+            super().__init__()
+            self.heads, self.head_dim = num_heads, attention_dim // num_heads
+            self.scale = self.head_dim ** 0.5 if use_scale else None
+            self.W_q, self.W_k, self.W_v = (nn.Linear(input_dim, attention_dim, bias=False)
+                                            for _ in range(3))
+            self.W_res = (nn.Linear(input_dim, attention_dim, bias=False)
+                          if use_residual and input_dim != attention_dim else None)
+            self.use_residual = use_residual
+            self.dot_attention = ScaledDotProductAttention(0.0)
+
+        def forward(self, X):
+            b = X.size(0)
+            q, k, v = (w(X).view(b, -1, self.heads, self.head_dim).transpose(1, 2)
+                       for w in (self.W_q, self.W_k, self.W_v))
+            out, _ = self.dot_attention(q, k, v, scale=self.scale)
+            out = out.transpose(1, 2).contiguous().view(b, -1, self.heads * self.head_dim)
+            if self.use_residual:
+                out += X if self.W_res is None else self.W_res(X)
+            return out.relu()
+
+    class AutoInt(BaseModel):
+        def __init__(self, feature_map, embedding_dim, learning_rate, dnn_hidden_units,
+                     attention_layers, num_heads, attention_dim, **kwargs):
+            super().__init__(feature_map, model_id="AutoInt", **kwargs)
+            self.embedding_layer = FeatureEmbedding(feature_map, embedding_dim)
+            self.dnn = MLP_Block(input_dim=feature_map.sum_emb_out_dim(), output_dim=1,
+                                 hidden_units=dnn_hidden_units, hidden_activations="ReLU",
+                                 output_activation=None, dropout_rates=0, batch_norm=False)
+            self.self_attention = nn.Sequential(*(
+                SelfAttention(embedding_dim if i == 0 else attention_dim, attention_dim, num_heads)
+                for i in range(attention_layers)))
+            self.fc = nn.Linear(feature_map.num_fields * attention_dim, 1)
+            self.compile(kwargs["optimizer"], kwargs["loss"], learning_rate)
+            self.reset_parameters()
+            self.model_to_device()
+
+        def forward(self, inputs):
+            X = self.get_inputs(inputs)
+            feature_emb = self.embedding_layer(X)
+            y_pred = self.fc(torch.flatten(self.self_attention(feature_emb), start_dim=1))
+            y_pred += self.dnn(feature_emb.flatten(start_dim=1))
+            return {"y_pred": self.output_activation(y_pred)}
+
+    return {"fm": FM, "deepfm": DeepFM, "autoint": AutoInt}
 
 
 def write_fuxictr_dataset(data, split, folder: Path, dim: int):  # -> FeatureMap
@@ -148,6 +208,8 @@ def run_fuxictr(feature_map, folder: Path, model: str, batch: int, args) -> Figu
     from fuxictr.pytorch.dataloaders import RankDataLoader
     from fuxictr.pytorch.torch_utils import seed_everything
 
+    from autoembed.config import ModelConfig
+
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     kwargs = dict(
@@ -155,8 +217,12 @@ def run_fuxictr(feature_map, folder: Path, model: str, batch: int, args) -> Figu
         verbose=0, model_root=str(folder / "models"), early_stop_patience=args.epochs + 1,
         embedding_dim=args.dim, learning_rate=args.lr,
     )
+    mcfg = ModelConfig()  # the layer sizes ours run with
     if model == "deepfm":
-        kwargs["hidden_units"] = [400, 400, 400]  # ModelConfig's default dnn_hidden
+        kwargs["hidden_units"] = list(mcfg.dnn_hidden)
+    if model == "autoint":
+        kwargs.update(dnn_hidden_units=list(mcfg.dnn_hidden), attention_layers=mcfg.attention_layers,
+                      num_heads=mcfg.attention_heads, attention_dim=mcfg.attention_dim)
     net = fuxictr_models()[model](feature_map, **kwargs)
     os.makedirs(net.model_dir, exist_ok=True)
     train_gen, valid_gen = RankDataLoader(
@@ -196,13 +262,14 @@ def fastest(runs: list[Figures]) -> Figures:
 def main() -> int:
     args = parse_args()
     if args.smoke_test:
-        args.models, args.batch_sizes, args.epochs = "fm,deepfm", "1024", 1
+        args.models, args.batch_sizes, args.epochs = "fm,deepfm,autoint", "1024", 1
     logging.disable(logging.INFO)
     data, split = load(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     batches = [int(b) for b in args.batch_sizes.split(",")]
     print(f"data {data.name}: {len(split.train)} train rows, {data.num_fields} fields, "
-          f"D={args.dim}, {args.epochs} epoch(s), {args.threads} threads, lr={args.lr}")
+          f"D={args.dim}, {args.epochs} epoch(s), {args.threads} threads, lr={args.lr}, "
+          f"ours in {args.precision}")
 
     fuxi = None
     if not args.no_fuxictr:
@@ -218,7 +285,7 @@ def main() -> int:
     print(header)
     for model in models:
         for batch in batches:
-            compare = fuxi is not None and model in ("fm", "deepfm")
+            compare = fuxi is not None
             ours_runs, their_runs = [], []
             for _ in range(max(1, args.repeats)):
                 ours_runs.append(run_ours(data, split, model, batch, args))
