@@ -270,6 +270,19 @@ def test_cli_trains_on_a_tiny_table(tmp_path, capsys):
     assert code == 0 and "rows" in capsys.readouterr().out
 
 
+def test_search_space_takes_the_schema_inline(tmp_path):
+    from autoembed.tune.spaces import parse_spec
+
+    folder = write_tables(tmp_path / "d")
+    spec = parse_spec({
+        "name": "t", "models": [{"name": "fm", "dim": 4}], "methods": {"uniform": {}},
+        "datasets": [{"name": "table", "root": str(folder), "cache_dir": str(tmp_path / "cache"),
+                      "options": {"schema": SCHEMA, "drop_fields": ["tags"]}}],
+    })
+    data = load_dataset(spec.datasets[0].data_config())
+    assert data.field_names == ("user_id", "item_id", "gender", "price")
+
+
 @pytest.mark.slow
 def test_ml1m_schema_matches_the_builtin_parser(ml1m_dir, tmp_path):
     """examples/tables/ml-1m.yaml on the .dat files and on a Parquet copy: the built-in arrays."""

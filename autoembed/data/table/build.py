@@ -8,6 +8,7 @@ built, and pass 2 encodes the same rows into ``ids.npy``. Side tables are held i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,8 @@ class Pipeline:
             columns[name] = values
         return Chunk(pa.table(columns), chunk.lines, chunk.file).filter(~bad_any)
 
-    def chunks(self, report: ParseReport, tally: Tally | None = None):
+    def chunks(self, report: ParseReport, tally: Tally | None = None) -> Iterator[Rows]:
+        """Every log chunk's kept rows; ``report`` (and ``tally``) record what was skipped."""
         chunks = iter_chunks(self.plan.log, self.plan.wanted["log"], report, self.chunk_bytes)
         while True:
             with report.chunk():  # a chunk's bad lines are applied in line order (strict mode)
