@@ -154,6 +154,18 @@ def test_folder_of_parts_and_min_count_per_column(tmp_path):
     assert whole.vocab_sizes[1] == 1 + int((log.item_id.value_counts() >= 25).sum())
 
 
+def test_columns_name_a_headerless_file_or_replace_a_header(tmp_path):
+    (tmp_path / "plain.txt").write_text("1::a\n0::b\n1::a\n")
+    (tmp_path / "headed.csv").write_text("Click,Cat\n1,a\n0,b\n1,a\n")
+    for name, spec in (("plain.txt", {"sep": "::", "columns": ["y", "c"]}),
+                       ("headed.csv", {"columns": ["y", "c"], "header": True})):
+        schema = {"files": {"log": {"path": name, **spec}}, "label": {"column": "y"},
+                  "categorical": ["c"]}
+        data = load(tmp_path, schema, tmp_path)
+        assert data.num_rows == 3 and data.vocab_sizes == (3,), name
+        np.testing.assert_array_equal(data.labels, [1, 0, 1])
+
+
 def test_cache_key_covers_schema_and_content(tmp_path):
     folder = write_tables(tmp_path / "d")
     first = load(folder, SCHEMA, tmp_path)

@@ -78,7 +78,7 @@ def resolve(name: str, spec: FileSpec, base: Path, rename: dict[str, str]) -> So
     parquet = kinds.pop()
     if parquet:
         raw = tuple(pq.ParquetFile(files[0]).schema_arrow.names)
-    elif spec.columns is not None and not spec.has_header:
+    elif spec.columns is not None:  # names given (a header line, if any, is skipped)
         raw = spec.columns
     else:
         raw = tuple(_header(files[0], spec))
@@ -141,7 +141,7 @@ def _text_chunks(
 ) -> Iterator[Chunk]:
     spec, sep = source.spec, separator(source.spec, path)
     names = list(source.raw_columns)
-    if spec.has_header and _header(path, spec) != names:
+    if spec.has_header and spec.columns is None and _header(path, spec) != names:
         raise SchemaError(f"{path}: header {_header(path, spec)} differs from {names} "
                           f"(the columns of {source.files[0].name})")
     if len(sep) == 1:

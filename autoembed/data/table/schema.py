@@ -41,8 +41,8 @@ class FileSpec:
 
     path: str
     sep: str | None = None  # text: default from the suffix (.csv ",", .tsv TAB); may be "::"
-    columns: tuple[str, ...] | None = None  # text without a header line: the column names
-    header: bool | None = None  # text: first line names the columns (default: no ``columns``)
+    columns: tuple[str, ...] | None = None  # text: the column names (any header line is skipped)
+    header: bool | None = None  # text: the first line is a header (default: when no ``columns``)
     encoding: str = "utf8"
 
     @property
