@@ -175,6 +175,13 @@ def test_cache_key_covers_schema_and_content(tmp_path):
     (folder / "users.csv").write_text((folder / "users.csv").read_text().replace(",F", ",W"))
     changed = load(folder, SCHEMA, tmp_path)
     assert not changed.meta["cache_hit"] and changed.meta["cache_path"] != first.meta["cache_path"]
+    for part in ("a", "b"):  # two folders of parts with the same file names
+        (folder / part).mkdir()
+        pd.read_csv(folder / "log.csv").to_csv(folder / part / "0.csv", index=False)
+    parts = {**SCHEMA, "files": {**SCHEMA["files"], "log": "*/0.csv"}}
+    before = load(folder, parts, tmp_path)
+    (folder / "a" / "0.csv").write_text((folder / "a" / "0.csv").read_text().replace(",5,", ",4,"))
+    assert load(folder, parts, tmp_path).meta["cache_path"] != before.meta["cache_path"]
 
 
 @pytest.mark.parametrize(("change", "message"), [

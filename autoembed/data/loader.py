@@ -118,9 +118,17 @@ def plan(cfg: DataConfig) -> CachePlan:
             raise FileNotFoundError(
                 f"{cfg.name!r} raw file(s) missing: {', '.join(missing)}. To get them: {spec.how_to_get}"
             )
-        sources = {f.name: file_sha256(f, cache_dir) for f in files}
+        sources = {_source_name(f, root): file_sha256(f, cache_dir) for f in files}
     key = cache_key(cfg.name, sources, {**cache_options(options), **selection.key()})
     return CachePlan(spec, options, root, sources, entry_dir(cache_dir, cfg.name, key), selection)
+
+
+def _source_name(path: Path, root: Path) -> str:
+    """A raw file's name in the cache key: its path under a folder root (parts in two folders
+    may share a file name), else its file name."""
+    if root.is_dir() and path.is_relative_to(root):
+        return str(path.relative_to(root))
+    return path.name
 
 
 def load_dataset(cfg: DataConfig, progress: bool = False) -> CTRData:
