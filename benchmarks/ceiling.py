@@ -13,7 +13,11 @@ The *ceiling* of a model's step is the sum of the times its parts take at those 
 rates: every dense layer's three GEMMs (forward, and the two of backward) at that shape's
 FLOP/s, one gather and one scatter of ``B*F`` rows, one Adam step over its parameters.
 Element-wise work (activations, the loss, FM's sums, softmax) is left out, so the ceiling is a
-bound the step cannot beat; ``fraction`` = ceiling / measured step (1.0 = at the limit).
+bound the step cannot beat; ``fraction`` = ceiling / measured step (1.0 = at the limit), and
+``fraction_of_best`` the same against the smaller ceiling of the two precisions (on a CPU
+without AMX bf16 GEMMs are slower than fp32 ones, so bf16's own ceiling is not the machine's).
+The header and the JSON name the ISA behind the rates (CPU: torch's vector ISA, AVX512-BF16
+and AMX flags; CUDA: compute capability).
 
 Needs only torch and numpy (and the project on ``PYTHONPATH``): it runs on a GPU machine with
 no Ray or Optuna installed.
@@ -44,6 +48,7 @@ from autoembed.config import ModelConfig  # noqa: E402
 from autoembed.embeddings.base import EmbeddingSpec  # noqa: E402
 from autoembed.embeddings.uniform import UniformEmbedding  # noqa: E402
 from autoembed.models import build_model  # noqa: E402
+from autoembed.models.precision import autocast  # noqa: E402
 
 # Vocabulary sizes per field: MovieLens-1M's 8 CTR fields (user, movie, gender, age, occupation,
 # zip, year, genres) and a Criteo-shaped 39-field table of ~1M features.
@@ -186,10 +191,9 @@ def train_step_seconds(model: nn.Module, batch: int, num_features: int, offsets:
     labels = torch.randint(0, 2, (batch,), generator=gen).float().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=device.type in ("cpu", "cuda"))
     loss_fn = nn.BCEWithLogitsLoss()
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
     def step() -> None:
-        with autocast:
+        with autocast(precision, device):  # the trainer's: dense layers only, logits fp32
             logits = model(ids)
         loss = loss_fn(logits.float(), labels)
         opt.zero_grad(set_to_none=True)
@@ -214,6 +218,7 @@ def measure(args: argparse.Namespace) -> dict:
         print("ceiling: no oneDNN on this CPU build; bf16 runs through slow reference kernels")
     out: dict = {
         "device": str(device), "device_name": device_name(device), "threads": args.threads,
+        "isa": isa(device),
         "torch": torch.__version__, "shape": args.shape, "fields": fields,
         "features": features, "dim": args.dim, "gemm": [], "memory": [], "models": [],
     }
@@ -254,6 +259,12 @@ def measure(args: argparse.Namespace) -> dict:
                       f" (dense {row['dense_ceiling_ms']:.3f}, lookup {row['lookup_ceiling_ms']:.3f},"
                       f" adam {row['adam_ms']:.3f}) -> {row['fraction']:.2f} of the ceiling",
                       flush=True)
+    best_ceilings(out["models"])
+    print("model    batch precision  step ms  ceiling ms  fraction  best ceiling ms  fraction of best")
+    for r in out["models"]:
+        print(f"{r['model']:8s} {r['batch']:5d} {r['precision']:9s} {r['step_ms']:8.3f} "
+              f"{r['ceiling_ms']:11.3f} {r['fraction']:9.2f} {r['best_ceiling_ms']:16.3f} "
+              f"{r['fraction_of_best']:17.2f}")
     for (m, k, n, count, dtype), rate in sorted(rates.items(), key=lambda kv: kv[0][:4]):
         precision = next(p for p, d in DTYPES.items() if d == dtype)
         out["gemm"].append({"m": m, "k": k, "n": n, "count": count, "precision": precision,
@@ -263,6 +274,37 @@ def measure(args: argparse.Namespace) -> dict:
         shape = f"[{g['m']},{g['k']}]@[{g['k']},{g['n']}]" + (f" x{g['count']}" if g["count"] > 1 else "")
         print(f"  {shape:34s} {g['precision']}: {g['tflop_s']:.3f}")
     return out
+
+
+def best_ceilings(rows: list[dict]) -> None:
+    """Adds to each model row the machine's best ceiling for that model and batch (the smaller
+    over precisions) and the step's fraction of it: a bf16 step whose own ceiling is low because
+    bf16 GEMMs are slow on this device reads against the faster precision's limit."""
+    best: dict[tuple, float] = {}
+    for r in rows:
+        key = (r["model"], r["batch"])
+        best[key] = min(best.get(key, float("inf")), r["ceiling_ms"])
+    for r in rows:
+        r["best_ceiling_ms"] = best[(r["model"], r["batch"])]
+        r["fraction_of_best"] = r["best_ceiling_ms"] / r["step_ms"]
+
+
+def isa(device: torch.device) -> dict:
+    """What decides the bf16 rate: CUDA's compute capability, or on CPU the vector ISA torch
+    dispatches to and whether the CPU has AVX512-BF16 (bf16 dot products) and AMX tiles."""
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        return {"compute_capability": f"{major}.{minor}"}
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    return {"capability": torch.backends.cpu.get_cpu_capability(),
+            "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags}
 
 
 def device_name(device: torch.device) -> str:
@@ -279,7 +321,8 @@ def device_name(device: torch.device) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    print(f"ceiling: {args.device} ({device_name(torch.device(args.device))}), {args.threads} "
+    print(f"ceiling: {args.device} ({device_name(torch.device(args.device))}, "
+          f"{isa(torch.device(args.device))}), {args.threads} "
           f"threads, shape {args.shape}, D={args.dim}, torch {torch.__version__}", flush=True)
     figures = measure(args)
     if args.json:

@@ -53,6 +53,9 @@ def test_ceiling_smoke_test_on_cpu(tmp_path: Path) -> None:
     for row in rows.values():
         assert row["step_ms"] > 0 and row["ceiling_ms"] > 0
         assert row["fraction"] == pytest.approx(row["ceiling_ms"] / row["step_ms"])
+        best = min(rows[row["model"], p]["ceiling_ms"] for p in ("fp32", "bf16"))
+        assert row["fraction_of_best"] == pytest.approx(best / row["step_ms"])
+    assert set(ceiling["isa"]) == {"capability", "avx512_bf16", "amx_bf16"}
     assert rows["fm", "fp32"]["dense_gflop"] == 0  # FM has no dense layers
     assert rows["deepfm", "fp32"]["dense_gflop"] > 0
     assert {g["precision"] for g in ceiling["gemm"]} == {"fp32", "bf16"}

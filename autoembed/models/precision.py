@@ -17,9 +17,10 @@ from typing import Literal
 import torch
 from torch import nn
 
-# Measured (README, "Mixed precision"): on the AVX512-BF16 Xeon this project runs on (no AMX)
-# oneDNN's bf16 GEMM runs at half the fp32 rate for the DNN's shapes, so bf16 slows DeepFM and
-# AutoInt+ down; on CUDA no measurement yet, so fp32 until one says otherwise.
+# Measured (README, "Mixed precision" and "On a GPU"; benchmarks/ceiling.py): on the
+# AVX512-BF16 Xeon this project runs on (no AMX) oneDNN's bf16 GEMMs run at about half the fp32
+# rate for the DNN's shapes, so bf16 slows DeepFM and AutoInt+ down; on an H200 the steps are
+# launch-bound and autocast's casts make bf16 slower too (DeepFM 3.67 vs 3.30 ms at batch 1024).
 DEFAULT_PRECISION: dict[str, Literal["fp32", "bf16"]] = {"cpu": "fp32", "cuda": "fp32"}
 
 
