@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from sweep_helpers import attempts, flaky_spec, read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,9 +40,15 @@ def finished_trials(folder: Path) -> set[str]:
         return set()
 
 
-def test_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path: Path) -> None:
+@pytest.mark.parametrize("searcher", ["grid", "optuna"])
+def test_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path: Path, searcher: str) -> None:
     tags = [f"t{i}" for i in range(5)]
     spec = flaky_spec(tmp_path, tags, {"sleep_per_step": 0.06}, max_concurrent=1)
+    if searcher == "optuna":  # NSGA-II samples 5 tags (with repeats); its state is resumed too
+        raw = yaml.safe_load(spec.read_text())
+        raw["methods"]["flaky"]["trials"] = len(tags)
+        raw["searcher"] = {"type": "optuna", "sampler": "nsga2"}
+        spec.write_text(yaml.safe_dump(raw))
     exp = tmp_path / "sweeps" / "killed"
     with open(tmp_path / "driver.log", "w") as log:
         driver = subprocess.Popen(sweep_cmd(str(spec), "--name", "killed"), cwd=ROOT, env=env(),
@@ -67,7 +74,11 @@ def test_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path: Path) 
 
     df = read_rows(exp)
     assert (df["status"] == "ok").all(), df[["hp_tag", "status", "error"]]
-    assert sorted(df["hp_tag"]) == tags  # every trial's row, exactly once
+    if searcher == "grid":
+        assert sorted(df["hp_tag"]) == tags  # every trial's row, exactly once
+    else:  # the budget, exactly: the resumed searcher knew what it had issued
+        assert df["trial_id"].nunique() == len(tags) and len(df) == len(tags)
+        assert list(exp.glob("searcher-state-*.json")) and not list(exp.glob("searcher-state-*.pkl"))
     assert not df.duplicated(["trial_id", "phase", "point"]).any()
     assert done_before <= set(df["trial_id"])
     built = attempts(tmp_path / "control")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import pickle
 from collections import Counter
 
+import pytest
 from ray.tune.search import Searcher
 
 from autoembed.tune.driver import _scheduler
@@ -56,13 +59,50 @@ def test_multi_objective_and_reproducible() -> None:
 
 
 def test_state_survives_save_and_restore(tmp_path) -> None:
-    search = GroupedOptunaSearch(spec())
+    search = GroupedOptunaSearch(spec("nsga2"))
     first = [search.suggest(f"t{i}") for i in range(5)]
-    search.save(str(tmp_path / "s.pkl"))
-    restored = GroupedOptunaSearch(spec())
-    restored.restore(str(tmp_path / "s.pkl"))
+    for i in range(3):  # t3 and t4 are still running when the state is saved
+        search.on_trial_complete(f"t{i}", {"val_auc": 0.7, "params": 100 + i})
+    search.save(str(tmp_path / "s.json"))
+    state = json.loads((tmp_path / "s.json").read_text())  # plain JSON, no pickle
+    assert sum(len(g["trials"]) for g in state["groups"]) == 3
+    assert sum(len(g["running"]) for g in state["groups"]) == 2
+    restored = GroupedOptunaSearch(spec("nsga2"))
+    restored.restore(str(tmp_path / "s.json"))
+    for i in (3, 4):  # the running trials finish after the resume and are told to their study
+        restored.on_trial_complete(f"t{i}", {"val_auc": 0.8, "params": 50})
     rest = drain(restored)
     assert len(first) + len(rest) == 12
+    told = sum(len(g.study.trials) for g in restored._groups if g.study is not None)
+    assert told == 12
+
+
+def test_pickles_with_any_optuna_sampler() -> None:
+    """Ray pickles the searcher into the Tuner; optuna 5.1's NSGA-II sampler holds a lock."""
+    for sampler in ("tpe", "nsga2"):
+        search = GroupedOptunaSearch(spec(sampler))
+        a = [search.suggest(f"t{i}") for i in range(4)]
+        search.on_trial_complete("t0", {"val_auc": 0.7, "params": 100})
+        copy = pickle.loads(pickle.dumps(search))
+        copy.on_trial_complete("t1", {"val_auc": 0.6, "params": 120})
+        assert len(a) + len(drain(copy)) == 12
+
+
+def test_a_crafted_searcher_state_runs_no_code(tmp_path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "searcher-state-x.json"
+    path.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(ValueError, match="not a searcher state"):
+        GroupedOptunaSearch(spec()).restore(str(path))
+    path.write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="unknown searcher state format"):
+        GroupedOptunaSearch(spec()).restore(str(path))
+    assert not marker.exists()
 
 
 def test_asha_is_built_only_when_asked() -> None:
