@@ -2,10 +2,50 @@
 
 from __future__ import annotations
 
+import math
+import re
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
+from functools import cache
 from typing import Any, Literal, get_args
 
 Precision = Literal["auto", "fp32", "bf16"]
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_at_least(owner: str, **values: float | None) -> None:
+    """Raise naming the first of ``name=(value, minimum)`` pairs below its minimum (or not a
+    finite number); a ``None`` value passes."""
+    for name, pair in values.items():
+        value, low = pair  # type: ignore[misc]
+        if value is None:
+            continue
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= low):
+            raise ValueError(f"{owner}{name} must be >= {low}, got {value!r}")
+
+
+@cache
+def literal_fields(cls: type) -> dict[str, tuple[Any, ...]]:
+    """The choices of every ``Literal``-typed field of dataclass ``cls`` (``Literal | None`` too)."""
+    out = {}
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        tp = hints[f.name]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            args = [a for a in get_args(tp) if a is not type(None)]
+            tp = args[0] if len(args) == 1 else tp
+        if typing.get_origin(tp) is Literal:
+            out[f.name] = get_args(tp)
+    return out
+
+
+def check_choices(obj: Any) -> None:
+    """Raise naming the first ``Literal`` field of dataclass ``obj`` whose value is not a choice."""
+    for name, choices in literal_fields(type(obj)).items():
+        value = getattr(obj, name)
+        if value is not None and value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
 def check_keys(cls: type, given: dict[str, Any], where: str) -> None:
@@ -39,6 +79,14 @@ class ModelConfig:
     attention_dim: int = 32
     residual: bool = True
 
+    def __post_init__(self) -> None:
+        check_at_least("model ", dim=(self.dim, 1), attention_layers=(self.attention_layers, 0),
+                       attention_heads=(self.attention_heads, 1), attention_dim=(self.attention_dim, 1))
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"model dropout must be in [0, 1), got {self.dropout!r}")
+        if any(not isinstance(h, int) or h < 1 for h in self.dnn_hidden):
+            raise ValueError(f"model dnn_hidden must be layer widths >= 1, got {self.dnn_hidden!r}")
+
 
 @dataclass
 class TrainConfig:
@@ -57,17 +105,21 @@ class TrainConfig:
     # dense layers' arithmetic: bf16 autocasts the DNN and attention (embedding tables, logits,
     # thresholds and optimizer states stay fp32); auto: the measured default of the device
     precision: Precision = "auto"
+    # divergence: a run fails once its training or validation loss exceeds this many times
+    # max(label-prior logloss, ln 2) (what a constant or untrained model scores); 0: never
+    diverge_factor: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.precision not in get_args(Precision):
-            raise ValueError(f"precision must be one of {', '.join(get_args(Precision))}, "
-                             f"got {self.precision!r}")
+        check_at_least(
+            "", epochs=(self.epochs, 1), batch_size=(self.batch_size, 1), weight_decay=(self.weight_decay, 0), arch_lr=(self.arch_lr, 0), patience=(self.patience, 0),
+            eval_batch_size=(self.eval_batch_size, 1), threads=(self.threads, 1),
+            max_steps=(self.max_steps, 1), diverge_factor=(self.diverge_factor, 0),
+        )
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
+            raise ValueError(f"device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}")
+        check_choices(self)
 
 
 @dataclass

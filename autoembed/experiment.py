@@ -8,6 +8,7 @@ a run started with a checkpointer that holds a state continues from it exactly.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from autoembed.models import build_model
 from autoembed.results import ResultRow, git_revision
 from autoembed.training.records import EpochRecord, TrainResult
 from autoembed.training.seeding import seed_everything
-from autoembed.training.trainer import Trainer
+from autoembed.training.trainer import DivergedError, Trainer
 
 STATE_VERSION = 1
 
@@ -120,7 +121,10 @@ def run_experiment(
         return run.rows
 
     if run.points is None:
-        _search(run, resume)
+        failed = _search(run, resume)
+        if failed is not None:  # the search diverged: nothing to retrain, one row says why
+            _add_row(run, failed)
+            return run.rows
     assert run.points is not None and run.search_embedding is not None
     searched = run.search_embedding
     for index in range(len(run.rows), len(run.points)):
@@ -130,16 +134,20 @@ def run_experiment(
 
 
 # --- phases ---------------------------------------------------------------------------------
-def _search(run: _Run, resume: dict | None) -> None:
+def _search(run: _Run, resume: dict | None) -> ResultRow | None:
+    """Run the search phase; a failed row if it diverged."""
     cfg = run.cfg.search_train or run.cfg.train
     embedding, trainer = _setup(run, "search", 0, lambda: run.method(run.spec, run.method_config),
                                 cfg, resume)
-    trainer.fit(
-        stop_when=embedding.search_done,
-        on_epoch=_epoch_hook(run, "search", 0, "search", embedding, trainer),
-        early_stopping=False,
-        evaluate_test=False,
-    )
+    try:
+        trainer.fit(
+            stop_when=embedding.search_done,
+            on_epoch=_epoch_hook(run, "search", 0, "search", embedding, trainer),
+            early_stopping=False,
+            evaluate_test=False,
+        )
+    except DivergedError as exc:
+        return _diverged_row(run, "search", RetrainPoint("search"), embedding, trainer, exc)
     run.search_embedding = embedding
     run.points = list(embedding.retrain_points())
     if not run.points:
@@ -148,6 +156,7 @@ def _search(run: _Run, resume: dict | None) -> None:
             "check its targets or give the search more epochs (--search-epochs)"
         )
     run.trace_path = _write_trace(run, embedding)
+    return None
 
 
 def _train_point(
@@ -161,8 +170,15 @@ def _train_point(
     if index < len(run.rows):
         return  # finished before the restart
     embedding, trainer = _setup(run, phase, index, make_embedding, run.cfg.train, resume)
-    result = trainer.fit(on_epoch=_epoch_hook(run, phase, index, point.label, embedding, trainer))
-    row = _row(run, phase, point, embedding, result, str(trainer.device), trainer.precision)
+    try:
+        result = trainer.fit(on_epoch=_epoch_hook(run, phase, index, point.label, embedding, trainer))
+        row = _row(run, phase, point, embedding, result, str(trainer.device), trainer.precision)
+    except DivergedError as exc:  # this point fails; the trial's other points still run
+        row = _diverged_row(run, phase, point, embedding, trainer, exc)
+    _add_row(run, row)
+
+
+def _add_row(run: _Run, row: ResultRow) -> None:
     run.rows.append(row)
     if run.on_row is not None:
         run.on_row(row)
@@ -293,6 +309,22 @@ def _row(
         feature_dims_path=_write_dims(run, phase, point, dims),
         trace_path=run.trace_path,
     )
+
+
+def _diverged_row(
+    run: _Run, phase: str, point: RetrainPoint, embedding: EmbeddingMethod, trainer: Trainer,
+    exc: DivergedError,
+) -> ResultRow:
+    """The row of a point whose training diverged: status failed, the reason, no metrics."""
+    nan = math.nan
+    result = TrainResult(
+        best_epoch=0, epochs_run=trainer.epoch, val_auc=nan, val_logloss=nan, test_auc=nan,
+        test_logloss=nan, train_seconds=trainer.wall_seconds, samples_per_sec=nan,
+        wall_samples_per_sec=nan, steps=trainer.steps, stop_reason="diverged",
+    )
+    row = _row(run, phase, point, embedding, result, str(trainer.device), trainer.precision)
+    row.status, row.error = "failed", str(exc)
+    return row
 
 
 def _write_dims(run: _Run, phase: str, point: RetrainPoint, dims: np.ndarray) -> str:

@@ -13,11 +13,13 @@ the trial seed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from autoembed.config import check_choices
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoint, dense_bytes
 from baselines.candidates import (
     CandidateStack,
@@ -27,7 +29,7 @@ from baselines.candidates import (
     retrain_from_point,
 )
 
-ANNEAL_UNITS = ("epoch", "step")
+AnnealUnit = Literal["epoch", "step"]
 
 
 @dataclass
@@ -36,8 +38,17 @@ class AutoDimConfig:
     temperature: float = 1.0  # initial Gumbel-softmax temperature
     min_temperature: float = 0.05
     decay: float = 0.5  # multiplied into the temperature once per anneal unit
-    anneal: str = "epoch"  # epoch | step
+    anneal: AnnealUnit = "epoch"
     tanh: bool = False  # tanh after each candidate's batch norm
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        candidate_sizes(self.candidates, max(self.candidates, default=1))  # sizes >= 1
+        if not (0 < self.min_temperature <= self.temperature) or not (0 < self.decay <= 1):
+            raise ValueError(
+                "need 0 < min_temperature <= temperature and 0 < decay <= 1, got "
+                f"{self.min_temperature}, {self.temperature}, {self.decay}"
+            )
 
 
 class AutoDimEmbedding(EmbeddingMethod):
@@ -50,13 +61,6 @@ class AutoDimEmbedding(EmbeddingMethod):
     def __init__(self, spec: EmbeddingSpec, config: AutoDimConfig | None = None) -> None:
         super().__init__(spec, config or AutoDimConfig())
         cfg = self.config
-        if cfg.anneal not in ANNEAL_UNITS:
-            raise ValueError(f"anneal must be one of {ANNEAL_UNITS}, got {cfg.anneal!r}")
-        if not (0 < cfg.min_temperature <= cfg.temperature) or not (0 < cfg.decay <= 1):
-            raise ValueError(
-                "need 0 < min_temperature <= temperature and 0 < decay <= 1, got "
-                f"{cfg.min_temperature}, {cfg.temperature}, {cfg.decay}"
-            )
         self.sizes = candidate_sizes(cfg.candidates, spec.dim)
         self.stack = CandidateStack(spec, self.sizes, cfg.tanh)
         self.field_logits = nn.Parameter(torch.zeros(spec.num_fields, len(self.sizes)))

@@ -32,6 +32,11 @@ class AutoEmbConfig:
     controller_hidden: int = 16
     tanh: bool = True  # tanh after each candidate's batch norm, as in AutoEmb
 
+    def __post_init__(self) -> None:
+        candidate_sizes(self.candidates, max(self.candidates, default=1))  # sizes >= 1
+        if self.controller_hidden < 1:
+            raise ValueError(f"controller_hidden must be >= 1, got {self.controller_hidden}")
+
 
 def popularity(counts: np.ndarray) -> torch.Tensor:
     """Controller input: log(1 + frequency), standardised over features; ``[num_features, 1]``."""
@@ -50,8 +55,6 @@ class AutoEmbEmbedding(EmbeddingMethod):
 
     def __init__(self, spec: EmbeddingSpec, config: AutoEmbConfig | None = None) -> None:
         super().__init__(spec, config or AutoEmbConfig())
-        if self.config.controller_hidden < 1:
-            raise ValueError(f"controller_hidden must be >= 1, got {self.config.controller_hidden}")
         self.sizes = candidate_sizes(self.config.candidates, spec.dim)
         self.stack = CandidateStack(spec, self.sizes, self.config.tanh)
         self.controller = nn.Sequential(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autoembed.config import check_at_least
 from autoembed.embeddings.base import EmbeddingSpec
 from baselines.projected import BlockEmbedding
 
@@ -34,6 +35,10 @@ class MDEConfig:
     freq_blocks: int = 1  # frequency blocks per field (1: one block per field)
     small_block: int = 0  # blocks with at most this many rows keep d0
     round_pow2: bool = False  # round sizes to the nearest power of 2
+
+    def __post_init__(self) -> None:
+        check_at_least("", alpha=(self.alpha, 0), d0=(self.d0, 1), budget=(self.budget, 1),
+                       freq_blocks=(self.freq_blocks, 1), small_block=(self.small_block, 0))
 
 
 def mde_dims(
@@ -102,8 +107,6 @@ class MDEEmbedding(BlockEmbedding):
 
     def __init__(self, spec: EmbeddingSpec, config: MDEConfig | None = None) -> None:
         config = config or MDEConfig()
-        if config.freq_blocks < 1:
-            raise ValueError(f"freq_blocks must be >= 1, got {config.freq_blocks}")
         block_of, rows, effective = self._blocks(spec, config.freq_blocks)
         dims = mde_dims(
             rows, spec.dim, config.alpha, config.d0, config.budget,

@@ -13,23 +13,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from autoembed.config import check_choices
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, dense_bytes
 from autoembed.embeddings.gather import gather_rows
 
-OPERATIONS = ("mult", "add")
+Operation = Literal["mult", "add"]
 
 
 @dataclass
 class QRHashConfig:
     compression: float = 4.0  # ids sharing one remainder row (n / m)
-    operation: str = "mult"  # mult | add
+    operation: Operation = "mult"
     per_field: bool = True  # one QR pair per field; False: the global id space as one table
     dense_threshold: int = 200  # fields with at most this many rows stay dense (per_field only)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if not self.compression >= 1:
+            raise ValueError(f"compression must be >= 1 (1 = no hashing), got {self.compression}")
 
 
 def qr_layout(sizes: list[int], compression: float, dense_threshold: int) -> tuple[np.ndarray, ...]:
@@ -61,10 +68,6 @@ class QRHashEmbedding(EmbeddingMethod):
     def __init__(self, spec: EmbeddingSpec, config: QRHashConfig | None = None) -> None:
         super().__init__(spec, config or QRHashConfig())
         cfg = self.config
-        if cfg.operation not in OPERATIONS:
-            raise ValueError(f"operation must be one of {OPERATIONS}, got {cfg.operation!r}")
-        if cfg.compression < 1:
-            raise ValueError(f"compression must be >= 1 (1 = no hashing), got {cfg.compression}")
         sizes = list(spec.vocab_sizes) if cfg.per_field else [spec.num_features]
         threshold = cfg.dense_threshold if cfg.per_field else -1
         q_idx, r_idx, (q_rows, r_rows) = qr_layout(sizes, cfg.compression, threshold)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,27 +22,38 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="one short point per method on the first dataset/model/seed")
     p.add_argument("--address", help="Ray cluster: 'auto' (on a cluster / in `ray job submit`) "
                    "or ray://host:10001; default: an embedded local Ray")
-    p.add_argument("--check", action="store_true", help="validate the spec, print the plan, exit")
+    p.add_argument("--check", action="store_true",
+                   help="check every point's configs, the data files and the resources, print the "
+                   "plan and exit (imports no plugin, writes nothing)")
     p.add_argument("--quiet", action="store_true", help="no progress table or summary")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from autoembed.tune.driver import resume_sweep, run_sweep
     from autoembed.tune.plan import count_trials
+    from autoembed.tune.preflight import check_spec
     from autoembed.tune.spaces import load_spec
 
     if args.resume:
-        resume_sweep(args.resume, address=args.address, verbose=not args.quiet)
-        return 0
+        from autoembed.tune.driver import resume_sweep
+
+        outcome = resume_sweep(args.resume, address=args.address, verbose=not args.quiet)
+        return 0 if outcome.ok else 1
     if not args.spec:
         raise ValueError("give a search space file (e.g. search_spaces/quickstart.yaml) or --resume PATH")
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, load_plugins=not args.check)  # everything checked before Ray
+    report = check_spec(spec, args.address)
+    if report.unchecked_methods:
+        print(f"note: method(s) {', '.join(report.unchecked_methods)} come from the spec's plugins, "
+              "which --check does not import: their values are not checked", file=sys.stderr)
     if args.check:
         print(f"{args.spec}: valid; {count_trials(spec)} trial(s) over "
               f"{len(spec.datasets)} dataset(s), {len(spec.models)} model(s), "
-              f"methods {', '.join(m.method for m in spec.methods)}, seeds {spec.seeds}")
+              f"methods {', '.join(m.method for m in spec.methods)}, seeds {spec.seeds}; "
+              f"{report.points} point config(s) built and checked")
         return 0
-    run_sweep(spec, name=args.name, storage_path=args.storage_path, address=args.address,
-              smoke_test=args.smoke_test, verbose=not args.quiet)
-    return 0
+    from autoembed.tune.driver import run_sweep
+
+    outcome = run_sweep(spec, name=args.name, storage_path=args.storage_path, address=args.address,
+                        smoke_test=args.smoke_test, verbose=not args.quiet)
+    return 0 if outcome.ok else 1  # failed or interrupted trials: the counts were printed

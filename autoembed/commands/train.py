@@ -21,7 +21,7 @@ from autoembed.results import ResultRow
 
 HP_PREFIX = "hp__"  # namespace prefix of the method's generated flags
 TABLE_COLUMNS = (
-    "phase", "point", "params", "val_auc", "val_logloss", "test_auc", "test_logloss",
+    "status", "phase", "point", "params", "val_auc", "val_logloss", "test_auc", "test_logloss",
     "epochs", "best_epoch", "train_seconds", "samples_per_sec",
 )
 
@@ -159,7 +159,10 @@ def method_params(args: argparse.Namespace) -> dict[str, Any]:
         if not sep:
             raise ValueError(f"--param expects KEY=VALUE, got {pair!r}")
         key = key.strip().replace("-", "_")
-        params[key] = converter(hints[key])(value) if key in hints else value
+        try:
+            params[key] = converter(hints[key])(value) if key in hints else value
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            raise ValueError(f"--param {key}={value}: expected {_metavar(hints[key])} ({exc})") from None
     for name, value in vars(args).items():
         if name.startswith(HP_PREFIX):
             params[name[len(HP_PREFIX):]] = value
@@ -194,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
     from autoembed.experiment import run_experiment
 
     cfg = experiment_config(args)
+    if args.out is not None and args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a folder; give a .csv or .parquet file path")
     rows = run_experiment(
         cfg,
         artifacts_dir=args.artifacts,
@@ -207,7 +212,10 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         write_rows(rows, args.out)
         print(f"wrote {len(rows)} row(s) to {args.out}")
-    return 0
+    failed = [r for r in rows if r.status != "ok"]
+    for r in failed:
+        print(f"autoembed train: {r.phase} {r.point} failed: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def format_table(rows: list[ResultRow]) -> str:

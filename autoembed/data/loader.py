@@ -102,23 +102,44 @@ class CachePlan:
     selection: FieldSelection  # fields/drop_fields: an entry of its own, cut from the full one
 
 
-def plan(cfg: DataConfig) -> CachePlan:
-    """Check options, find and hash the raw files, and name the cache entry."""
+@dataclass(frozen=True)
+class Located:
+    """A dataset config checked: its parsed options and raw files (all present)."""
+
+    spec: DatasetSpec
+    options: Any
+    selection: FieldSelection
+    root: Path | None
+    files: list[Path]
+
+
+def check_data_config(cfg: DataConfig, files: bool = True) -> Located:
+    """Check the name and options of ``cfg`` and (``files``) that its raw files exist; nothing
+    is read."""
     spec = dataset_spec(cfg.name)
     given = dict(cfg.options)
     selection = FieldSelection.pop(given)
     options = parse_options(spec.options_cls, given, cfg.name)
+    if spec.raw_files is None or not files:
+        return Located(spec, options, selection, None, [])
+    root = resolve_root(cfg)
+    files = spec.raw_files(root, options) if spec.files_need_options else spec.raw_files(root)
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{cfg.name!r} raw file(s) missing: {', '.join(missing)}. To get them: {spec.how_to_get}"
+        )
+    return Located(spec, options, selection, root, files)
+
+
+def plan(cfg: DataConfig) -> CachePlan:
+    """Check options, find and hash the raw files, and name the cache entry."""
+    found = check_data_config(cfg)
+    spec, options, selection, root = found.spec, found.options, found.selection, found.root
     cache_dir = default_cache_dir(cfg.cache_dir)
-    root, sources = None, {}
-    if spec.raw_files is not None:
-        root = resolve_root(cfg)
-        files = spec.raw_files(root, options) if spec.files_need_options else spec.raw_files(root)
-        missing = [str(f) for f in files if not f.is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"{cfg.name!r} raw file(s) missing: {', '.join(missing)}. To get them: {spec.how_to_get}"
-            )
-        sources = {_source_name(f, root): file_sha256(f, cache_dir) for f in files}
+    sources = {}
+    if root is not None:
+        sources = {_source_name(f, root): file_sha256(f, cache_dir) for f in found.files}
     key = cache_key(cfg.name, sources, {**cache_options(options), **selection.key()})
     return CachePlan(spec, options, root, sources, entry_dir(cache_dir, cfg.name, key), selection)
 

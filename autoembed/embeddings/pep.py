@@ -33,16 +33,19 @@ row's entries change every step (the drift), so the count of rows outside the ba
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from autoembed.config import check_choices
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoint
 from autoembed.embeddings.masked import MaskedConfig, MaskedEmbedding, pruned_storage_bytes
 from autoembed.embeddings.pep_threshold import (
+    Granularity,
     count_nonzeros,
     is_per_feature,
     pruned_gather,
@@ -54,9 +57,9 @@ from autoembed.embeddings.pep_threshold import (
 )
 from autoembed.embeddings.sparse_adam import LazyAdamTable, LazyRowAdam
 
-OPTIMIZER_MODES = ("dense", "sparse_lazy")
-REINITS = ("rewind", "random", "keep")
-RETRAIN_MASKS = ("entries", "prefix")
+OptimizerMode = Literal["dense", "sparse_lazy"]
+Reinit = Literal["rewind", "random", "keep"]
+RetrainMask = Literal["entries", "prefix"]
 
 
 # Tuned search settings per dataset and granularity (reasoning: PEPConfig's docstring).
@@ -106,42 +109,36 @@ class PEPConfig:
     three seeds against 0.8916 for the paper's; at 10%/5% the scattered entries did better.
     """
 
-    granularity: str = "feature_dim"  # global | dimension | feature | feature_dim | field | field_dim
+    granularity: Granularity = "feature_dim"  # global | dimension | feature | feature_dim | field | field_dim
     threshold_init: float = -15.0  # s at step 0 (reference: -15 on MovieLens-1M, -150 on Criteo)
     targets: tuple[float, ...] = (0.5, 0.2, 0.1, 0.05)  # <= 1: fraction of N*D kept; > 1: count
     weight_decay: float = 1e-5  # coupled Adam L2 on V (and s), overrides the trainer's
     threshold_weight_decay: float | None = None  # s's decay; None: same as weight_decay
     threshold_lr: float | None = None  # s's Adam lr (sets the drift speed); None: trainer's lr
-    optimizer_mode: str = "dense"  # dense (reference) | sparse_lazy (row-sparse, huge tables)
-    reinit: str = "rewind"  # retrain from the initial V under the mask | "random": fresh Xavier
+    optimizer_mode: OptimizerMode = "dense"  # dense (reference) | sparse_lazy (row-sparse, huge tables)
+    reinit: Reinit = "rewind"  # retrain from the initial V under the mask | "random": fresh Xavier
     #                         | "keep": from the searched, thresholded V at the snapshot (fine-tune)
     retrain_weight_decay: float | None = None  # the retrain's L2 on V; None: weight_decay
-    retrain_mask: str = "entries"  # the searched entries (the paper) | "prefix": each row keeps
+    retrain_mask: RetrainMask = "entries"  # the searched entries (the paper) | "prefix": each row keeps
     #                                its first k dims, k = its searched nonzeros (aligned dims)
     rewind_step: int = 0  # rewind target: V at this search step (0: init, the paper; > 0: late
     #                       rewinding, Frankle et al. 2019)
-    init: str = "xavier"
+    init: Literal["xavier"] = "xavier"  # the only one implemented
     count_every: int = 50  # longest interval (steps) between exact nonzero counts
     lazy_segments: int = 8  # sparse_lazy: pieces of the closed-form catch-up of untouched rows
 
     def __post_init__(self) -> None:
-        threshold_shape(self.granularity, 1, 1, 1)  # validates the name
+        check_choices(self)
         self.threshold_init = float(self.threshold_init)  # an int would make an int tensor
         if isinstance(self.targets, (int, float)):
             self.targets = (float(self.targets),)
         self.targets = tuple(float(t) for t in self.targets)
-        if not self.targets or any(t <= 0 for t in self.targets):
-            raise ValueError(f"targets must be positive fractions (<= 1) or counts (> 1), got {self.targets}")
-        if self.optimizer_mode not in OPTIMIZER_MODES:
-            raise ValueError(f"optimizer_mode must be one of {OPTIMIZER_MODES}, got {self.optimizer_mode!r}")
-        if self.reinit not in REINITS:
-            raise ValueError(f"reinit must be one of {REINITS}, got {self.reinit!r}")
-        if self.retrain_mask not in RETRAIN_MASKS:
-            raise ValueError(f"retrain_mask must be one of {RETRAIN_MASKS}, got {self.retrain_mask!r}")
+        bad = [t for t in self.targets if not (math.isfinite(t) and t > 0) or (t > 1 and t != int(t))]
+        if not self.targets or bad:
+            raise ValueError(f"targets must be fractions in (0, 1] or whole counts > 1, got "
+                             f"{list(self.targets)} (bad: {bad or 'none given'})")
         if self.reinit == "keep" and self.retrain_mask != "entries":
             raise ValueError("reinit='keep' keeps the searched entries: use retrain_mask='entries'")
-        if self.init != "xavier":
-            raise ValueError(f"init must be 'xavier' (the only one implemented), got {self.init!r}")
         if self.count_every < 1:
             raise ValueError(f"count_every must be >= 1, got {self.count_every}")
         if self.rewind_step < 0:

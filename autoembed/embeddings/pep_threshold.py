@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -22,7 +23,8 @@ from torch.autograd.function import once_differentiable
 from autoembed.embeddings import pep_cpu_kernel
 from autoembed.embeddings.gather import accumulate_rows
 
-GRANULARITIES = ("global", "dimension", "feature", "feature_dim", "field", "field_dim")
+Granularity = Literal["global", "dimension", "feature", "feature_dim", "field", "field_dim"]
+GRANULARITIES: tuple[str, ...] = get_args(Granularity)
 
 
 def threshold_shape(granularity: str, num_features: int, num_fields: int, dim: int) -> tuple[int, int]:

@@ -24,14 +24,20 @@ MODELS: dict[str, ModelFactory] = {
 }
 
 
+def check_model_config(cfg: ModelConfig) -> ModelFactory:
+    """The factory of model ``cfg.name``; a clear error listing the models otherwise."""
+    factory = MODELS.get(cfg.name.lower())
+    if factory is None:
+        raise ValueError(f"unknown model {cfg.name!r}; allowed models: {', '.join(MODELS)}")
+    return factory
+
+
 def build_model(
     cfg: ModelConfig, embedding: EmbeddingMethod, spec: EmbeddingSpec, seed: int | None = None
 ) -> CTRModel:
     """The model ``cfg.name`` around ``embedding``. With ``seed``, its own parameters are
     initialised from that seed without touching the global RNG stream."""
-    factory = MODELS.get(cfg.name.lower())
-    if factory is None:
-        raise ValueError(f"unknown model {cfg.name!r}; allowed models: {', '.join(MODELS)}")
+    factory = check_model_config(cfg)
     if spec.dim != cfg.dim:
         raise ValueError(f"embedding spec has dim {spec.dim} but the model config says {cfg.dim}")
     if seed is None:
@@ -41,4 +47,4 @@ def build_model(
         return factory(cfg, embedding, spec)
 
 
-__all__ = ["MODELS", "AutoInt", "CTRModel", "DeepFM", "FM", "LR", "build_model"]
+__all__ = ["MODELS", "check_model_config", "AutoInt", "CTRModel", "DeepFM", "FM", "LR", "build_model"]

@@ -2,6 +2,6 @@
 
 from autoembed.training.metrics import auc, logloss
 from autoembed.training.records import EpochRecord, TrainResult
-from autoembed.training.trainer import NonFiniteLossError, Trainer, train
+from autoembed.training.trainer import DivergedError, NonFiniteLossError, Trainer, train
 
-__all__ = ["EpochRecord", "NonFiniteLossError", "TrainResult", "Trainer", "auc", "logloss", "train"]
+__all__ = ["DivergedError", "EpochRecord", "NonFiniteLossError", "TrainResult", "Trainer", "auc", "logloss", "train"]

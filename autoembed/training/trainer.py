@@ -29,8 +29,18 @@ FINITE_CHECK_EVERY = 64  # steps between checks that the training loss is finite
 ROWS_PER_COPY = 1 << 18  # rows per host-to-device copy of a split (bounds the host buffer)
 
 
-class NonFiniteLossError(ValueError):
+class DivergedError(ValueError):
+    """The loss exploded (``TrainConfig.diverge_factor``) or became NaN/infinite."""
+
+
+class NonFiniteLossError(DivergedError):
     """The training loss became NaN or infinite."""
+
+
+def prior_logloss(labels: torch.Tensor) -> float:
+    """Logloss of the constant prediction ``mean(labels)`` (the label prior's entropy)."""
+    p = min(max(float(labels.float().mean()), 1e-7), 1 - 1e-7)
+    return -(p * math.log(p) + (1 - p) * math.log(1 - p))
 
 
 class Trainer:
@@ -56,6 +66,9 @@ class Trainer:
         self.test_ids, self.test_labels = self._tensors(data, split.test)
         if len(self.train_labels) == 0 or len(self.val_labels) == 0:
             raise ValueError("the train and validation splits must both have rows")
+        self.prior_logloss = prior_logloss(self.train_labels)
+        # the loss above which a run has diverged (inf: never)
+        self.loss_limit = cfg.diverge_factor * max(self.prior_logloss, math.log(2)) or math.inf
 
         groups = [{"params": model.model_parameters(), "lr": cfg.lr, "weight_decay": cfg.weight_decay}]
         groups += self.embedding.param_groups(cfg.lr, cfg.weight_decay)
@@ -220,6 +233,12 @@ class Trainer:
         embedding.on_epoch_end(self.epoch)
         eval_start = time.perf_counter()
         val_auc, val_logloss = self.evaluate(self.val_ids, self.val_labels)
+        if not val_logloss <= self.loss_limit:
+            raise DivergedError(
+                f"diverged: validation logloss {val_logloss:.4g} after epoch {self.epoch} is above "
+                f"{self.loss_limit:.3g} ({self.cfg.diverge_factor:g} x max(label-prior logloss "
+                f"{self.prior_logloss:.3f}, ln 2)); lower the learning rate (now lr={self.cfg.lr:g})"
+            )
         return EpochRecord(
             epoch=self.epoch,
             train_loss=float(losses[:done].mean()),
@@ -258,6 +277,14 @@ class Trainer:
                 f"training loss became {float(losses[i])} at epoch {self.epoch}, "
                 f"batch {i + 1}/{steps_per_epoch} (global step {self.steps - (end - 1 - i)}); "
                 f"lower the learning rate (now lr={self.cfg.lr}) or check the inputs"
+            )
+        mean = float(window.mean()) if end > start else 0.0
+        if mean > self.loss_limit:
+            raise DivergedError(
+                f"diverged: mean training loss {mean:.4g} over batches {start + 1}-{end} of epoch "
+                f"{self.epoch} is above {self.loss_limit:.3g} ({self.cfg.diverge_factor:g} x "
+                f"max(label-prior logloss {self.prior_logloss:.3f}, ln 2)); lower the learning "
+                f"rate (now lr={self.cfg.lr:g})"
             )
 
     def _finish(self, early_stopping: bool, evaluate_test: bool) -> TrainResult:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,19 @@ class SweepOutcome:
     trials: int = 0  # trials Tune knows of
     finished: int = 0  # of those, terminated without error
     errored: int = 0  # failed for good (their rows say why)
+
+    @property
+    def failed(self) -> int:
+        """Trials with a failed row: errored for good, or a point that diverged."""
+        if self.results.empty or "status" not in self.results.columns:
+            return self.errored
+        bad = self.results[self.results["status"].fillna("ok") != "ok"]
+        return max(self.errored, bad["trial_id"].nunique())
+
+    @property
+    def ok(self) -> bool:
+        """Every trial ran, and every point of every trial succeeded."""
+        return not (self.failed or self.unfinished)
 
     @property
     def unfinished(self) -> int:
@@ -100,6 +114,21 @@ def ensure_ray(address: str | None = None) -> None:
         ray.init(address=address, log_to_driver=False)
     else:
         ray.init(include_dashboard=False, log_to_driver=False)
+
+
+def warn_missing_resources(spec: SweepSpec, address: str | None) -> None:
+    """On a cluster (``address``), say what a trial needs that the cluster has not (yet: an
+    autoscaler may add it)."""
+    if not address:
+        return
+    import ray
+
+    from autoembed.tune.preflight import missing_resources
+
+    missing = missing_resources(spec.resources, ray.cluster_resources())
+    if missing:
+        print(f"warning: the cluster lacks {'; '.join(missing)}: trials stay PENDING until "
+              "nodes with them join", file=sys.stderr)
 
 
 def load_datasets(spec: SweepSpec) -> dict[str, CTRData]:
@@ -189,9 +218,10 @@ def _finish(tuner: Any, exp_path: str, results_dir: Path, start: float, verbose:
         print(f"experiment: {exp_path}  (resume with: autoembed sweep --resume {exp_path})")
         print(pareto_summary(df))
         print(f"sweep wall time: {outcome.wall_seconds:.1f} s")
-    if outcome.unfinished:
-        print(f"sweep interrupted: {outcome.unfinished} of {outcome.trials} trial(s) unfinished; "
-              f"resume with: autoembed sweep --resume {exp_path}")
+    if not outcome.ok:
+        print(f"sweep incomplete: {outcome.failed} of {outcome.trials} trial(s) failed (their rows "
+              f"say why), {outcome.unfinished} unfinished (interrupted); resume with: "
+              f"autoembed sweep --resume {exp_path}", file=sys.stderr)
     return outcome
 
 
@@ -207,9 +237,12 @@ def run_sweep(
     """Run every trial of ``spec`` with Ray Tune; returns the results table."""
     from ray import tune
 
+    from autoembed.tune.preflight import check_spec
+
     start = time.monotonic()
     if smoke_test:
         spec = smoke_spec(spec)
+    check_spec(spec, address)  # before any folder, data or Ray
     if storage_path:
         spec.storage_path = storage_path if is_uri(storage_path) else os.path.abspath(storage_path)
     name = name or f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -222,6 +255,7 @@ def run_sweep(
     datasets = load_datasets(spec)
     save_sweep_artifacts(spec, datasets, results_dir)
     ensure_ray(address)
+    warn_missing_resources(spec, address)
     param_space, search_alg, num_samples = _search_setup(spec)
     tuner = tune.Tuner(
         make_trainable(spec, datasets, results_dir),

@@ -82,6 +82,15 @@ def random_points(space: MethodSpace, n: int, seed: int) -> list[dict[str, Any]]
     return [{**space.fixed(), **{k: _sample(v, rng) for k, v in varying.items()}} for _ in range(n)]
 
 
+def point_label(params: dict[str, Any]) -> str:
+    """A short, readable name of a trial's sampled point (scalar values only)."""
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    scalars = {k: v for k, v in params.items() if isinstance(v, (int, float, str, bool))}
+    return ",".join(f"{k.split('.')[-1]}={fmt(v)}" for k, v in sorted(scalars.items())) or "-"
+
+
 def stable_seed(*parts: Any) -> int:
     return zlib.crc32("/".join(map(str, parts)).encode())
 

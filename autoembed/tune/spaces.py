@@ -75,6 +75,7 @@ class MethodSpace:
     space: dict[str, ParamSpace] = field(default_factory=dict)
     trials: int = 1  # random / optuna: samples per (dataset, model, seed) group
     label: str = ""  # name in results; defaults to ``method`` (set it to compare two variants)
+    plugin_unchecked: bool = False  # loaded without plugins: the method is a plugin's, unchecked
 
     def __post_init__(self) -> None:
         self.label = self.label or self.method
@@ -283,7 +284,7 @@ def _is_sequence_type(tp: Any) -> bool:
 METHOD_KEYS = ("method", "space", "trials")
 
 
-def _parse_method(label: str, raw: Any, searcher: SearcherSpec) -> MethodSpace:
+def _parse_method(label: str, raw: Any, searcher: SearcherSpec, lenient: bool = False) -> MethodSpace:
     """``methods.<label>``: the label names the method, unless ``method:`` names it (then the
     label is the name in results, so two variants of one method stay apart)."""
     from autoembed.embeddings.registry import UnknownMethodError, get_method
@@ -299,6 +300,9 @@ def _parse_method(label: str, raw: Any, searcher: SearcherSpec) -> MethodSpace:
     try:
         cls = get_method(name)
     except UnknownMethodError as exc:
+        if lenient:  # maybe a plugin's method; the plugins were not imported
+            space = {k: _parse_param(v, f"{where}.space.{k}") for k, v in (raw.get("space") or {}).items()}
+            return MethodSpace(name, space, raw.get("trials", 1), label, plugin_unchecked=True)
         raise SpecError(f"{where}: {exc}") from None
     except ImportError as exc:
         raise SpecError(f"{where}: {exc}") from None
@@ -352,8 +356,11 @@ def _parse_datasets(raw: Any) -> list[DatasetSpec]:
     return datasets
 
 
-def parse_spec(raw: Any, source: str = "") -> SweepSpec:
-    """A validated :class:`SweepSpec` from the YAML mapping ``raw``."""
+def parse_spec(raw: Any, source: str = "", load_plugins: bool = True) -> SweepSpec:
+    """A validated :class:`SweepSpec` from the YAML mapping ``raw``: every point's configs are
+    built and checked (:func:`autoembed.tune.preflight.check_points`). Without
+    ``load_plugins`` the spec's plugins are not imported and methods only they register are
+    left unchecked (``MethodSpace.plugin_unchecked``)."""
     if not isinstance(raw, dict):
         raise SpecError(f"{source or 'spec'}: expected a mapping at top level, got {type(raw).__name__}")
     unknown = sorted(set(raw) - set(TOP_LEVEL_KEYS))
@@ -366,7 +373,8 @@ def parse_spec(raw: Any, source: str = "") -> SweepSpec:
         raise SpecError(f"{source or 'spec'}: missing required key(s) {missing}")
     base = Path(source).parent if source else None
     plugins = [check_value(p, str, f"plugins[{i}]") for i, p in enumerate(raw.get("plugins") or [])]
-    import_plugins(plugins, base)
+    if load_plugins:
+        import_plugins(plugins, base)
 
     searcher = build(SearcherSpec, _shorthand(raw.get("searcher", "grid")), "searcher")
     methods_raw = raw["methods"]
@@ -379,7 +387,8 @@ def parse_spec(raw: Any, source: str = "") -> SweepSpec:
         name=check_value(raw["name"], str, "name"),
         datasets=_parse_datasets(raw["datasets"]),
         models=_parse_models(raw["models"]),
-        methods=[_parse_method(n, m, searcher) for n, m in methods_raw.items()],
+        methods=[_parse_method(n, m, searcher, lenient=bool(plugins) and not load_plugins)
+                 for n, m in methods_raw.items()],
         seeds=seeds,
         train=build(TrainConfig, raw.get("train"), "train"),
         search_train=None if search_train is None else build(TrainConfig, search_train, "search_train"),
@@ -400,11 +409,14 @@ def parse_spec(raw: Any, source: str = "") -> SweepSpec:
         raise SpecError(f"max_failures: expected an integer >= 0, got {spec.max_failures}")
     if spec.checkpoints_to_keep < 1:
         raise SpecError(f"checkpoints_to_keep: expected an integer >= 1, got {spec.checkpoints_to_keep}")
+    from autoembed.tune.preflight import check_points  # it builds on this module
+
+    check_points(spec)
     return spec
 
 
-def load_spec(path: str | os.PathLike) -> SweepSpec:
-    """Read and validate a search-space YAML file."""
+def load_spec(path: str | os.PathLike, load_plugins: bool = True) -> SweepSpec:
+    """Read and validate a search-space YAML file (see :func:`parse_spec`)."""
     path = Path(path)
     raw = read_yaml(path, "search space file", " (see search_spaces/)")
-    return parse_spec(raw, str(path.resolve()))
+    return parse_spec(raw, str(path.resolve()), load_plugins)

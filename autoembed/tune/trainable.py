@@ -18,7 +18,7 @@ from ray import tune
 from autoembed.config import ExperimentConfig
 from autoembed.data.base import CTRData
 from autoembed.results import ResultRow
-from autoembed.tune.plan import experiment_config
+from autoembed.tune.plan import experiment_config, point_label
 from autoembed.tune.spaces import SweepSpec, import_plugins
 
 STATE_FILE = "state.pt"
@@ -37,15 +37,6 @@ class TrialContext:
     # Local experiment folder: per-point artifacts go to <it>/artifacts/trials/<trial_id>/ so the
     # rows' paths outlive Ray's session folder. None (URI storage): the trial folder, synced.
     results_dir: str | None = None
-
-
-def point_label(params: dict[str, Any]) -> str:
-    """A short, readable name of a trial's sampled point (scalar values only)."""
-    def fmt(v: Any) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    scalars = {k: v for k, v in params.items() if isinstance(v, (int, float, str, bool))}
-    return ",".join(f"{k.split('.')[-1]}={fmt(v)}" for k, v in sorted(scalars.items())) or "-"
 
 
 class TrialReporter:
