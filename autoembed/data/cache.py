@@ -1,7 +1,10 @@
 """The parsed-array cache: one folder per (raw content hash, options), written atomically.
 
 A folder holds ``.npy`` arrays (memory-mapped on load) and ``meta.json``, which is written last
-and records every array's shape; a folder that fails that check is treated as absent and rebuilt.
+and records every array's shape and xxh3-128 checksum. A folder whose shapes do not match is
+treated as absent and rebuilt; one whose checksums do not match is rebuilt with a warning. The
+checksums are verified once per process and file state (size, mtime, ctime, inode): an edit in
+place changes the ctime even when the size and mtime are put back.
 """
 
 from __future__ import annotations
@@ -11,17 +14,36 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xxhash
 
 from autoembed.data.base import CTRData
 
-FORMAT_VERSION = 2  # bump when a parser's output changes, so old cache entries are not reused
+FORMAT_VERSION = 3  # bump when a parser's output changes, so old cache entries are not reused
 _HASH_BLOCK = 8 << 20
 ARRAY_FIELDS = ("ids", "labels", "feature_counts", "planted_dims", "teacher_probs", "split_parts")
+_VERIFIED: dict[str, tuple[int, ...]] = {}  # array file -> its stamp when its checksum matched
+
+
+def file_stamp(path: Path) -> tuple[int, ...]:
+    """What changes whenever a file's content may have: size, mtime, ctime, inode, device
+    (``os.utime`` can put the mtime back, but setting it moves the ctime)."""
+    st = path.stat()
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def file_checksum(path: Path) -> str:
+    """xxh3-128 of a file's bytes (several GB/s: cheap next to reading the file at all)."""
+    digest = xxhash.xxh3_128()
+    with path.open("rb") as fh:
+        while block := fh.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -33,10 +55,10 @@ def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def file_sha256(path: Path, cache_dir: Path) -> str:
-    """sha256 of a file's content, remembered by (path, size, mtime) in ``cache_dir/hashes.json``."""
+    """sha256 of a file's content, remembered by (path, :func:`file_stamp`) in
+    ``cache_dir/hashes.json``; a changed stamp re-reads the file."""
     path = path.resolve()
-    stat = path.stat()
-    stamp = [stat.st_size, stat.st_mtime_ns]
+    stamp = list(file_stamp(path))
     index_path = cache_dir / "hashes.json"
     try:
         index = json.loads(index_path.read_text())
@@ -49,6 +71,9 @@ def file_sha256(path: Path, cache_dir: Path) -> str:
     with path.open("rb") as fh:
         while block := fh.read(_HASH_BLOCK):
             digest.update(block)
+    if known and known.get("sha256") != digest.hexdigest():
+        warnings.warn(f"{path} changed since it was last read: its dataset is parsed again",
+                      RuntimeWarning, stacklevel=3)
     index[str(path)] = {"stamp": stamp, "sha256": digest.hexdigest()}
     cache_dir.mkdir(parents=True, exist_ok=True)
     _write_text_atomic(index_path, json.dumps(index, indent=1))
@@ -69,16 +94,22 @@ def entry_dir(cache_dir: Path, name: str, key: str) -> Path:
 
 
 def load_entry(folder: Path) -> CTRData | None:
-    """The cached dataset in ``folder`` memory-mapped, or None when absent or incomplete."""
+    """The cached dataset in ``folder`` memory-mapped, or None when absent, incomplete or
+    damaged (a checksum mismatch, which is also warned about)."""
     try:
         meta = json.loads((folder / "meta.json").read_text())
         arrays = {}
-        for key, shape in meta["arrays"].items():
-            arr = np.load(folder / f"{key}.npy", mmap_mode="r")
-            if list(arr.shape) != list(shape):
+        for key, recorded in meta["arrays"].items():
+            path = folder / f"{key}.npy"
+            arr = np.load(path, mmap_mode="r")
+            if list(arr.shape) != list(recorded["shape"]):
+                return None
+            if not _checksum_matches(path, recorded["xxh3_128"]):
+                warnings.warn(f"cache entry {folder}: {key}.npy does not match its checksum "
+                              "(damaged or edited); rebuilding it", RuntimeWarning, stacklevel=2)
                 return None
             arrays[key] = arr
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     return CTRData(
         name=meta["name"],
@@ -89,6 +120,17 @@ def load_entry(folder: Path) -> CTRData | None:
     )
 
 
+def _checksum_matches(path: Path, expected: str) -> bool:
+    """Whether ``path`` hashes to ``expected``; read once per process while its stamp holds."""
+    key, stamp = str(path.resolve()), file_stamp(path)
+    if _VERIFIED.get(key) == stamp:
+        return True
+    if file_checksum(path) != expected:
+        return False
+    _VERIFIED[key] = stamp
+    return True
+
+
 def build_entry(folder: Path, build: Callable[[Path], dict[str, Any]]) -> CTRData:
     """Run ``build(tmp_dir)`` (writes ``<array>.npy`` files, returns meta), then publish atomically."""
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +138,8 @@ def build_entry(folder: Path, build: Callable[[Path], dict[str, Any]]) -> CTRDat
     try:
         meta = build(tmp)
         meta["arrays"] = {
-            key: list(np.load(tmp / f"{key}.npy", mmap_mode="r").shape)
+            key: {"shape": list(np.load(tmp / f"{key}.npy", mmap_mode="r").shape),
+                  "xxh3_128": file_checksum(tmp / f"{key}.npy")}
             for key in ARRAY_FIELDS
             if (tmp / f"{key}.npy").exists()
         }

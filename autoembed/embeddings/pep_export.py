@@ -83,17 +83,48 @@ def export_pruned(embedding: MaskedEmbedding, path: str | Path, **meta: Any) -> 
 
 
 def load_pruned(path: str | Path) -> PrunedTable:
-    """Read a file written by :func:`export_pruned`."""
+    """Read a file written by :func:`export_pruned`, checking its CSR arrays are consistent."""
     with np.load(Path(path), allow_pickle=False) as f:
         missing = {"data", "indices", "indptr", "shape"} - set(f.files)
         if missing:
             raise ValueError(f"{path} is not a pruned-table export: missing arrays {sorted(missing)}")
-        shape = tuple(int(x) for x in f["shape"])
+        shape, data, indices, indptr = f["shape"], f["data"], f["indices"], f["indptr"]
+        check_csr(path, shape, data, indices, indptr)
         table = PrunedTable(
-            data=torch.from_numpy(f["data"].astype(np.float32)),
-            indices=torch.from_numpy(f["indices"].astype(np.int64)),
-            indptr=torch.from_numpy(f["indptr"].astype(np.int64)),
-            shape=(shape[0], shape[1]),
+            data=torch.from_numpy(data.astype(np.float32)),
+            indices=torch.from_numpy(indices.astype(np.int64)),
+            indptr=torch.from_numpy(indptr.astype(np.int64)),
+            shape=(int(shape[0]), int(shape[1])),
             meta=json.loads(str(f["meta"])) if "meta" in f.files else {},
         )
     return table
+
+
+def check_csr(
+    path: str | Path, shape: np.ndarray, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray
+) -> None:
+    """Raise a ValueError naming the first inconsistency of a CSR export (shape, lengths, row
+    pointers, column indices), so a damaged file never serves wrong vectors."""
+    def fail(problem: str) -> None:
+        raise ValueError(f"{path} is a damaged pruned-table export: {problem}; "
+                         "export the table again (export_pruned)")
+
+    if shape.shape != (2,) or not np.issubdtype(shape.dtype, np.integer) or (shape < 0).any():
+        fail(f"shape must be two non-negative integers, got {shape.tolist()}")
+    n, d = (int(x) for x in shape)
+    for name, arr in (("data", data), ("indices", indices), ("indptr", indptr)):
+        if arr.ndim != 1:
+            fail(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if not np.issubdtype(indices.dtype, np.integer) or not np.issubdtype(indptr.dtype, np.integer):
+        fail(f"indices and indptr must be integers, got {indices.dtype} and {indptr.dtype}")
+    if len(indices) != len(data):
+        fail(f"{len(indices)} column indices for {len(data)} values")
+    if len(indptr) != n + 1:
+        fail(f"indptr has {len(indptr)} entries for {n} rows (expected {n + 1})")
+    if indptr[0] != 0 or indptr[-1] != len(data):
+        fail(f"indptr must run from 0 to nnz = {len(data)}, got {int(indptr[0])} to {int(indptr[-1])}")
+    if (np.diff(indptr) < 0).any():
+        row = int(np.flatnonzero(np.diff(indptr) < 0)[0])
+        fail(f"indptr decreases at row {row} ({int(indptr[row])} -> {int(indptr[row + 1])})")
+    if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= d):
+        fail(f"column indices must lie in [0, {d}), got [{int(indices.min())}, {int(indices.max())}]")
