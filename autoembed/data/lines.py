@@ -16,6 +16,7 @@ from autoembed.data.report import ParseReport
 from autoembed.progress import progress_bar
 
 DEFAULT_CHUNK_BYTES = 8 << 20
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, dropped from the start of a file
 
 
 def iter_line_chunks(
@@ -24,6 +25,7 @@ def iter_line_chunks(
     """Yield ``(number of the chunk's first line, lines)``; line numbers are 1-based.
 
     Lines come without their newline (``\\n`` or ``\\r\\n``); memory is bounded by ``chunk_bytes``.
+    A UTF-8 byte-order mark at the start of the file is dropped.
     """
     next_line = 1
     leftover = b""
@@ -35,12 +37,15 @@ def iter_line_chunks(
             bar.update(len(block))
             if not block:
                 break
+            if next_line == 1 and not leftover and block.startswith(BOM):
+                block = block[len(BOM):]
             data = (leftover + block).replace(b"\r\n", b"\n")
             lines = data.split(b"\n")
             leftover = lines.pop()
             if lines:
+                count = len(lines)  # before the consumer can change the list (a header pop)
                 yield next_line, lines
-                next_line += len(lines)
+                next_line += count
         if leftover.endswith(b"\r"):
             leftover = leftover[:-1]
         if leftover:
@@ -72,7 +77,8 @@ def split_columns(
 ) -> Columns:
     """Split ``lines`` on ``sep`` into ``len(names)`` string columns (empty string = missing).
 
-    Lines with another field count are recorded in ``report`` and skipped.
+    Lines with another field count, or that are not valid ``encoding`` text, are recorded in
+    ``report`` and skipped.
     """
     n_sep = np.fromiter((line.count(sep) for line in lines), dtype=np.int64, count=len(lines))
     numbers = np.arange(first_line, first_line + len(lines), dtype=np.int64)
@@ -90,9 +96,18 @@ def split_columns(
         )
         lines = [line for line, ok in zip(lines, good, strict=True) if ok]
         numbers = numbers[good]
+    data = b"\n".join(lines) + b"\n"
+    undecodable = _undecodable(data, lines, encoding)
+    if len(undecodable):
+        report.record_bad(file, numbers[undecodable], ["not UTF-8"] * len(undecodable),
+                          [f"undecodable bytes: {lines[i][:40]!r}" for i in undecodable])
+        keep = np.ones(len(lines), dtype=bool)
+        keep[undecodable] = False
+        lines = [line for line, ok in zip(lines, keep, strict=True) if ok]
+        numbers = numbers[keep]
+        data = b"\n".join(lines) + b"\n"
     if not lines:
         return Columns(pa.table({n: pa.array([], pa.string()) for n in names}), numbers)
-    data = b"\n".join(lines) + b"\n"
     if len(sep) > 1:
         data = data.replace(sep, b"\t")
         sep = b"\t"
@@ -106,6 +121,23 @@ def split_columns(
                                           strings_can_be_null=False),
     )
     return Columns(table, numbers)
+
+
+def _undecodable(data: bytes, lines: list[bytes], encoding: str) -> np.ndarray:
+    """Indices of ``lines`` that are not valid ``encoding`` (one check of ``data``, their join,
+    unless it fails)."""
+    try:
+        data.decode(encoding)
+        return np.empty(0, dtype=np.int64)
+    except UnicodeDecodeError:
+        pass
+    bad = []
+    for i, line in enumerate(lines):
+        try:
+            line.decode(encoding)
+        except UnicodeDecodeError:
+            bad.append(i)
+    return np.asarray(bad, dtype=np.int64)
 
 
 def drop_rows(columns: Columns, keep: np.ndarray) -> Columns:

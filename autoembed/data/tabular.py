@@ -110,6 +110,7 @@ def build_table(
     del counters
     vocab_sizes = [len(v) + 1 for v in vocabs]
     offsets = offsets_of(vocab_sizes)
+    check_not_empty(path, report, layout.has_header)
     n_rows = report.rows
     counts = np.zeros(sum(vocab_sizes), dtype=np.int64)
     second = ParseReport()  # pass 2 sees the same lines; the first pass's report is the record
@@ -128,6 +129,22 @@ def build_table(
     np.save(out_dir / "feature_counts.npy", counts)
     return {"field_names": list(layout.fields), "vocab_sizes": vocab_sizes,
             "parse_report": report.to_dict()}
+
+
+def check_not_empty(path: Path, report: ParseReport, has_header: bool) -> None:
+    """A file without a single valid row is an error naming why, not a 0-row dataset."""
+    data_lines = report.lines - (1 if has_header and report.lines else 0)
+    if report.lines == 0:
+        raise ValueError(f"{path} is empty: no lines to parse. Point the dataset at the real file.")
+    if data_lines == 0:
+        raise ValueError(f"{path} has a header line but no data lines. Point the dataset at the "
+                         "real file.")
+    if report.rows == 0:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(report.skipped.items()))
+        first = report.examples[0] if report.examples else None
+        where = f"; first: line {first['line']}, {first['reason']} ({first['detail']})" if first else ""
+        raise ValueError(f"{path}: none of its {data_lines} data lines is a valid row "
+                         f"({reasons}){where}. Is it the right file and format?")
 
 
 def single_file(root: Path, preferred: tuple[str, ...], suffix: str, what: str) -> Path:
