@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("train", "data", "methods", "sweep", "report", "study")
+COMMANDS = ("train", "data", "methods", "models", "datasets", "sweep", "report", "study")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -69,23 +69,20 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "fm"  # lr | fm | deepfm | autoint
+    """Which model, at which width, with which of its own parameters.
+
+    ``params`` are checked against the model's typed ``Config`` (``autoembed models list``) when
+    it is built; in a search space they are written flat: ``{name: deepfm, dim: 16, dropout: 0.1}``.
+    """
+
+    name: str = "fm"  # a registered model: lr | fm | deepfm | autoint | a plugin's
     dim: int = 16  # D: interaction width
-    dnn_hidden: tuple[int, ...] = (400, 400, 400)
-    dropout: float = 0.0
-    batch_norm: bool = False
-    attention_layers: int = 3
-    attention_heads: int = 2
-    attention_dim: int = 32
-    residual: bool = True
+    params: dict[str, Any] = field(default_factory=dict)  # the model's own Config fields
 
     def __post_init__(self) -> None:
-        check_at_least("model ", dim=(self.dim, 1), attention_layers=(self.attention_layers, 0),
-                       attention_heads=(self.attention_heads, 1), attention_dim=(self.attention_dim, 1))
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"model dropout must be in [0, 1), got {self.dropout!r}")
-        if any(not isinstance(h, int) or h < 1 for h in self.dnn_hidden):
-            raise ValueError(f"model dnn_hidden must be layer widths >= 1, got {self.dnn_hidden!r}")
+        check_at_least("model ", dim=(self.dim, 1))
+        if isinstance(self.dim, bool) or not isinstance(self.dim, int):
+            raise ValueError(f"model dim must be an integer, got {self.dim!r}")
 
 
 @dataclass

@@ -47,7 +47,7 @@ from figures import write_json  # noqa: E402
 from autoembed.config import ModelConfig  # noqa: E402
 from autoembed.embeddings.base import EmbeddingSpec  # noqa: E402
 from autoembed.embeddings.uniform import UniformEmbedding  # noqa: E402
-from autoembed.models import build_model  # noqa: E402
+from autoembed.models import AutoInt, build_model  # noqa: E402
 from autoembed.models.precision import autocast  # noqa: E402
 
 # Vocabulary sizes per field: MovieLens-1M's 8 CTR fields (user, movie, gender, age, occupation,
@@ -109,8 +109,8 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int, warmup: 
     return statistics.median(times)
 
 
-def dense_layers(model: str, batch: int, fields: int, dim: int, cfg: ModelConfig) -> list[Gemm]:
-    """The GEMMs of one forward pass of ``model`` (FM has none)."""
+def dense_layers(model: str, batch: int, fields: int, dim: int, cfg: AutoInt.Config) -> list[Gemm]:
+    """The GEMMs of one forward pass of ``model`` (FM has none; DeepFM's DNN defaults are AutoInt's)."""
     dnn: list[Gemm] = []
     width = fields * dim
     for h in (*cfg.dnn_hidden, 1):
@@ -223,7 +223,7 @@ def measure(args: argparse.Namespace) -> dict:
         "features": features, "dim": args.dim, "gemm": [], "memory": [], "models": [],
     }
     rates: dict[tuple, float] = {}
-    cfg = ModelConfig(dim=args.dim)
+    cfg = AutoInt.Config()
     for batch in batches:
         bw = lookup_bandwidth(features, args.dim, batch * fields, device, args.repeats)
         out["memory"].append({"batch": batch, "rows": features, **bw})

@@ -208,7 +208,7 @@ def run_fuxictr(feature_map, folder: Path, model: str, batch: int, args) -> Figu
     from fuxictr.pytorch.dataloaders import RankDataLoader
     from fuxictr.pytorch.torch_utils import seed_everything
 
-    from autoembed.config import ModelConfig
+    from autoembed.models.autoint import AutoInt as OurAutoInt
 
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
@@ -217,7 +217,7 @@ def run_fuxictr(feature_map, folder: Path, model: str, batch: int, args) -> Figu
         verbose=0, model_root=str(folder / "models"), early_stop_patience=args.epochs + 1,
         embedding_dim=args.dim, learning_rate=args.lr,
     )
-    mcfg = ModelConfig()  # the layer sizes ours run with
+    mcfg = OurAutoInt.Config()  # the layer sizes ours run with (DeepFM's DNN defaults are the same)
     if model == "deepfm":
         kwargs["hidden_units"] = list(mcfg.dnn_hidden)
     if model == "autoint":

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from autoembed.config import DataConfig
-from autoembed.data import load_dataset, loader, split_indices
+from autoembed.data import load_dataset, split_indices
+from autoembed.data.builtin import Criteo
 from autoembed.data.loader import plan
 
 LINE = "\t".join(["1"] + ["5"] * 13 + ["ab"] * 26)
@@ -35,7 +35,7 @@ def test_second_load_reuses_cache_without_parsing(criteo_file, tmp_path, monkeyp
     def no_parse(*args, **kwargs):
         raise AssertionError("the raw file was parsed again")
 
-    monkeypatch.setitem(loader.DATASETS, "criteo", replace(loader.DATASETS["criteo"], build=no_parse))
+    monkeypatch.setattr(Criteo, "build", no_parse)
     again = load_dataset(cfg(criteo_file, tmp_path))
     assert again.meta["cache_hit"] is True
     assert isinstance(again.ids, np.memmap) and isinstance(again.labels, np.memmap)
@@ -87,7 +87,7 @@ def test_damaged_entry_is_rebuilt(criteo_file, tmp_path, damage):
 
 
 def test_clear_errors(tmp_path, monkeypatch):
-    with pytest.raises(ValueError, match="allowed: ml-1m, criteo, avazu, synthetic"):
+    with pytest.raises(ValueError, match="available datasets: avazu, criteo, ml-1m, synthetic, table"):
         load_dataset(DataConfig(name="netflix"))
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['min_cnt'\].*min_count"):
         load_dataset(DataConfig(name="criteo", options={"min_cnt": 3}))

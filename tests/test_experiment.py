@@ -102,11 +102,15 @@ def toy_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+SMALL_MODEL = {"deepfm": {"dnn_hidden": (16,), "dropout": 0.1},
+               "autoint": {"dnn_hidden": (16,), "dropout": 0.1}}
+
+
 def config(method: str = "uniform", model: str = "fm", **train: object) -> ExperimentConfig:
     t = TrainConfig(**{"epochs": 3, "batch_size": 256, "lr": 1e-2, "threads": 1, **train})
     return ExperimentConfig(
         data=DataConfig(name="toy", split_seed=0),
-        model=ModelConfig(name=model, dim=DIM, dnn_hidden=(16,), dropout=0.1),
+        model=ModelConfig(name=model, dim=DIM, params=SMALL_MODEL.get(model, {})),
         method=method,
         train=t,
         search_train=TrainConfig(epochs=4, batch_size=256, lr=1e-2, threads=1),

@@ -32,12 +32,12 @@ GOOD = {"ds": "synthetic", "model": "fm", "dim": 8, "gran": "[feature_dim]", "ta
         "lr": 0.01, "patience": 1, "gpu": 0}
 BAD = {  # the issue's cases: the changed value, and what the error must say
     "granularity": ({"gran": "[globl]"}, "granularity[0]: got 'globl', expected one of"),
-    "model": ({"model": "fmm"}, "unknown model 'fmm'; allowed models: lr, fm"),
+    "model": ({"model": "fmm"}, "unknown model 'fmm'; available models: autoint, deepfm, fm, lr"),
     "targets": ({"targets": "[0.5, 1.5, -0.1]"}, "bad: [1.5, -0.1]"),
     "lr_nan": ({"lr": ".nan"}, "train: lr must be a finite number > 0, got nan"),
     "dim0": ({"dim": 0}, "models[0]: model dim must be >= 1, got 0"),
     "patience": ({"patience": -1}, "train: patience must be >= 0, got -1"),
-    "dataset": ({"ds": "synthetc"}, "unknown dataset 'synthetc'; allowed: ml-1m"),
+    "dataset": ({"ds": "synthetc"}, "unknown dataset 'synthetc'; available datasets: avazu, criteo, ml-1m"),
 }
 
 

@@ -44,7 +44,9 @@ def make_trainer(data: CTRData, model: str = "fm", **train: object) -> Trainer:
     spec = EmbeddingSpec.from_data(data, DIM, split.train)
     cfg = TrainConfig(**{"epochs": 3, "batch_size": 256, "lr": 1e-2, "threads": 1, **train})
     torch.manual_seed(cfg.seed)
-    mcfg = ModelConfig(name=model, dim=DIM, dnn_hidden=(16,), dropout=0.2, attention_dim=8)
+    params = {"deepfm": {"dnn_hidden": (16,), "dropout": 0.2},
+              "autoint": {"dnn_hidden": (16,), "dropout": 0.2, "attention_dim": 8}}
+    mcfg = ModelConfig(name=model, dim=DIM, params=params.get(model, {}))
     return Trainer(build_model(mcfg, UniformEmbedding(spec), spec, seed=cfg.seed), data, split, cfg)
 
 

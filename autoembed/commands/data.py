@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="action", required=True)
 
     def dataset_args(q: argparse.ArgumentParser) -> None:
-        q.add_argument("dataset", choices=list(DATASETS))
+        q.add_argument("dataset", choices=DATASETS.names(), help="a registered dataset (autoembed datasets list)")
         q.add_argument("--root", help="folder (or file) with the raw data")
         q.add_argument("--schema", help="table dataset: the schema YAML file")
         q.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",

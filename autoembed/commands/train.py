@@ -1,7 +1,8 @@
 """``autoembed train``: one trial from the command line, its rows printed as a table.
 
-The chosen method's hyperparameters become flags, generated from its ``Config`` dataclass
-(``autoembed train --method pep --help`` lists them); ``--param key=value`` sets them too.
+The chosen model's parameters, method's hyperparameters and dataset's options become flags,
+generated from their ``Config`` dataclasses (``autoembed train --model deepfm --method pep --help``
+lists them); ``--model-param``, ``--param`` and ``--data-option key=value`` set them too.
 """
 
 from __future__ import annotations
@@ -9,34 +10,43 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import types
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, get_args
 
 from autoembed.commands.data import parse_option_args, schema_option
+from autoembed.commands.flags import add_config_flags, converter, flag_values, typed_pairs
 from autoembed.config import DataConfig, ExperimentConfig, ModelConfig, Precision, TrainConfig
-from autoembed.embeddings.registry import UnknownMethodError, get_method
+from autoembed.data.fields import FieldSelection
+from autoembed.data.registry import DATASETS
+from autoembed.embeddings.registry import get_method
+from autoembed.models.registry import get_model
+from autoembed.plugins import UnknownPluginError
 from autoembed.results import ResultRow
 
+__all__ = ["converter", "experiment_config", "register", "run"]
+
 HP_PREFIX = "hp__"  # namespace prefix of the method's generated flags
+MODEL_PREFIX = "model__"  # ... of the model's
+DATA_PREFIX = "data__"  # ... of the dataset's
 TABLE_COLUMNS = (
     "status", "phase", "point", "params", "val_auc", "val_logloss", "test_auc", "test_logloss",
     "epochs", "best_epoch", "train_seconds", "samples_per_sec",
 )
 
 
-class MethodFlagsParser(argparse.ArgumentParser):
-    """Adds the flags of the method named by ``--method`` before parsing, and turns unknown
-    options into an error that lists the allowed ones."""
+class PluginFlagsParser(argparse.ArgumentParser):
+    """Adds the flags of the model, method and dataset named by ``--model``, ``--method`` and
+    ``--dataset`` before parsing, and turns unknown options into an error that lists the
+    allowed ones."""
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         args = list(sys.argv[1:] if args is None else args)
         try:
-            add_method_flags(self, peek_method(args))
-        except UnknownMethodError as exc:
+            add_plugin_flags(self, *peek(args))
+        except (UnknownPluginError, ImportError) as exc:
             self.error(str(exc))
         ns, extras = super().parse_known_args(args, namespace)
         if extras:
@@ -47,31 +57,32 @@ class MethodFlagsParser(argparse.ArgumentParser):
 
 def register(sub: argparse._SubParsersAction) -> None:
     default_class = sub._parser_class
-    sub._parser_class = MethodFlagsParser  # only this subcommand resolves flags per method
+    sub._parser_class = PluginFlagsParser  # only this subcommand resolves flags per plugin
     try:
         p = sub.add_parser(
             "train",
             help="train one model with one embedding method and print its metrics",
             description="Train one CTR model with one embedding-size method (search + retrain "
             "for two-phase methods) and print one metrics row per evaluated point. "
-            "Method hyperparameters: see the flags below (they change with --method).",
+            "The model's parameters, the method's hyperparameters and the dataset's options are "
+            "flags too (they change with --model, --method and --dataset: add --help after them).",
             formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         )
     finally:
         sub._parser_class = default_class
     d, m, t = DataConfig(), ModelConfig(), TrainConfig()
-    p.add_argument("--dataset", default=d.name, help="ml-1m | criteo | avazu | synthetic")
+    p.add_argument("--dataset", default=d.name, help="a registered dataset (autoembed datasets list)")
     p.add_argument("--data-root", default=None, help="folder with the raw files")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a parser/generator option, e.g. scale=tiny for synthetic (repeatable)")
     p.add_argument("--schema", default=None, help="table dataset: the schema YAML file")
     p.add_argument("--cache-dir", default=None, help="where parsed arrays are cached")
     p.add_argument("--split-seed", type=int, default=d.split_seed)
-    p.add_argument("--model", default=m.name, help="lr | fm | deepfm | autoint")
+    p.add_argument("--model", default=m.name, help="a registered model (autoembed models list)")
     p.add_argument("--method", default="uniform", help="a registered method (autoembed methods list)")
     p.add_argument("--dim", type=int, default=m.dim, help="D, the model's interaction width")
-    p.add_argument("--dnn-hidden", type=_int_tuple, default=m.dnn_hidden, help="comma list")
-    p.add_argument("--dropout", type=float, default=m.dropout)
+    p.add_argument("--model-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a model parameter (repeatable)")
     p.add_argument("--epochs", type=int, default=t.epochs)
     p.add_argument("--search-epochs", type=int, default=None,
                    help="epochs of the search phase (default: --epochs)")
@@ -96,77 +107,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def peek_method(args: list[str]) -> str:
+def peek(args: list[str]) -> tuple[str, str, str]:
+    """The ``--model``, ``--method`` and ``--dataset`` named in ``args`` (or their defaults)."""
     pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--model", default=ModelConfig.name)
     pre.add_argument("--method", default="uniform")
-    return pre.parse_known_args(args)[0].method
+    pre.add_argument("--dataset", default=DataConfig.name)
+    ns = pre.parse_known_args(args)[0]
+    return ns.model, ns.method, ns.dataset
 
 
-def add_method_flags(parser: argparse.ArgumentParser, method: str) -> None:
-    """One ``--<field-with-dashes>`` flag per field of ``method``'s Config, typed from its hints."""
-    if getattr(parser, "_method_flags_added", None) == method:
+def add_plugin_flags(parser: argparse.ArgumentParser, model: str, method: str, dataset: str) -> None:
+    """The generated flags: the model's parameters (``--<field>``), the method's hyperparameters
+    (``--<field>``) and the dataset's options (``--data-<field>``, with ``fields`` and
+    ``drop_fields``)."""
+    if getattr(parser, "_plugin_flags_added", None) == (model, method, dataset):
         return
-    parser._method_flags_added = method  # type: ignore[attr-defined]
-    cls = get_method(method)
-    hints = get_type_hints(cls.Config)
-    group = parser.add_argument_group(f"hyperparameters of method {method!r}")
-    for f in dataclasses.fields(cls.Config):
-        flag = "--" + f.name.replace("_", "-")
-        if flag in parser._option_string_actions:  # a general option of the same name wins
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None
-        )
-        group.add_argument(
-            flag, dest=HP_PREFIX + f.name, type=converter(hints[f.name]),
-            default=argparse.SUPPRESS,  # only flags given on the command line override the Config
-            metavar=_metavar(hints[f.name]), help=f"(default: {default!r})",
-        )
-
-
-def converter(hint: Any) -> Callable[[str], Any]:
-    """A function parsing a command-line string into a value of type ``hint``."""
-    origin, args = get_origin(hint), get_args(hint)
-    if origin in (Union, types.UnionType):
-        inner = converter(next(a for a in args if a is not type(None)))
-        if type(None) not in args:
-            return inner
-        return lambda s: None if s.lower() in ("none", "null") else inner(s)
-    if origin in (tuple, list):
-        item = converter(args[0] if args else str)
-        return lambda s: origin(item(x.strip()) for x in s.split(",") if x.strip())
-    if origin is Literal:
-        def choice(s: str) -> Any:
-            for a in args:
-                if str(a) == s:
-                    return a
-            raise argparse.ArgumentTypeError(f"{s!r} is not one of {', '.join(map(str, args))}")
-        return choice
-    if hint is bool:
-        return _bool
-    if hint in (int, float, str):
-        return hint
-    return str
+    parser._plugin_flags_added = (model, method, dataset)  # type: ignore[attr-defined]
+    add_config_flags(parser, get_model(model).Config, f"parameters of model {model!r}", MODEL_PREFIX)
+    add_config_flags(parser, get_method(method).Config, f"hyperparameters of method {method!r}", HP_PREFIX)
+    data_cls = DATASETS.get(dataset)
+    add_config_flags(parser, data_cls.Config, f"options of dataset {dataset!r}", DATA_PREFIX, "data-")
+    add_config_flags(parser, FieldSelection, "fields of any dataset", DATA_PREFIX, "data-")
 
 
 def method_params(args: argparse.Namespace) -> dict[str, Any]:
     """``--param`` pairs (typed by the method's Config), then the generated flags on top."""
-    cls = get_method(args.method)
-    hints = get_type_hints(cls.Config)
-    params: dict[str, Any] = {}
-    for pair in args.param:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"--param expects KEY=VALUE, got {pair!r}")
-        key = key.strip().replace("-", "_")
-        try:
-            params[key] = converter(hints[key])(value) if key in hints else value
-        except (ValueError, argparse.ArgumentTypeError) as exc:
-            raise ValueError(f"--param {key}={value}: expected {_metavar(hints[key])} ({exc})") from None
-    for name, value in vars(args).items():
-        if name.startswith(HP_PREFIX):
-            params[name[len(HP_PREFIX):]] = value
-    return params
+    params = typed_pairs(args.param, get_method(args.method).Config, "--param")
+    return {**params, **flag_values(args, HP_PREFIX)}
+
+
+def model_params(args: argparse.Namespace) -> dict[str, Any]:
+    """``--model-param`` pairs (typed by the model's Config), then the generated flags on top."""
+    params = typed_pairs(args.model_param, get_model(args.model).Config, "--model-param")
+    return {**params, **flag_values(args, MODEL_PREFIX)}
+
+
+def data_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--data-option`` pairs, ``--schema``, then the generated ``--data-<option>`` flags."""
+    options = schema_option(parse_option_args(args.data_option, "--data-option"), args.schema)
+    return {**options, **flag_values(args, DATA_PREFIX)}
 
 
 def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
@@ -181,11 +161,8 @@ def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
     )
     return ExperimentConfig(
         data=DataConfig(name=args.dataset, root=args.data_root, split_seed=args.split_seed,
-                        options=schema_option(parse_option_args(args.data_option, "--data-option"),
-                                              args.schema),
-                        cache_dir=args.cache_dir),
-        model=ModelConfig(name=args.model, dim=args.dim, dnn_hidden=tuple(args.dnn_hidden),
-                          dropout=args.dropout),
+                        options=data_options(args), cache_dir=args.cache_dir),
+        model=ModelConfig(name=args.model, dim=args.dim, params=model_params(args)),
         method=args.method,
         method_params=method_params(args),
         train=train,
@@ -240,25 +217,3 @@ def write_rows(rows: list[ResultRow], path: Path) -> None:
         frame.to_csv(path, index=False)
 
 
-def _int_tuple(s: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in s.split(",") if x.strip())
-
-
-def _bool(s: str) -> bool:
-    low = s.lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
-
-
-def _metavar(hint: Any) -> str:
-    origin, args = get_origin(hint), get_args(hint)
-    if origin in (Union, types.UnionType):
-        return _metavar(next(a for a in args if a is not type(None)))
-    if origin is Literal:
-        return "{" + ",".join(map(str, args)) + "}"
-    if origin in (tuple, list):
-        return "A,B,..."
-    return getattr(hint, "__name__", "VALUE").upper()

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autoembed.config import DataConfig
-from autoembed.data import avazu, criteo, movielens, synthetic, table
 from autoembed.data.base import CTRData
 from autoembed.data.cache import (
     build_entry,
@@ -20,48 +18,18 @@ from autoembed.data.cache import (
     file_sha256,
     load_entry,
 )
+from autoembed.data.dataset import Dataset
 from autoembed.data.fields import FieldSelection, select_fields
 from autoembed.data.options import cache_options, parse_options
+from autoembed.data.registry import get_dataset
 from autoembed.data.report import MalformedLineError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    """How one dataset is found, checked and parsed."""
-
-    options_cls: type
-    build: Callable[..., dict[str, Any]]  # build(root, options, out_dir, progress) -> meta
-    raw_files: Callable[[Path], list[Path]] | None  # None: generated, no raw files
-    how_to_get: str = ""
-    files_need_options: bool = False  # raw_files(root, options): the options name the files
-
-
-DATASETS: dict[str, DatasetSpec] = {
-    "ml-1m": DatasetSpec(
-        movielens.MovieLensOptions, movielens.build, movielens.raw_files,
-        "run `autoembed data download ml-1m`, or unzip "
-        "https://files.grouplens.org/datasets/movielens/ml-1m.zip there",
-    ),
-    "criteo": DatasetSpec(
-        criteo.CriteoOptions, criteo.build, criteo.raw_files,
-        "download the Criteo Kaggle display-advertising train.txt there (or pass --root FILE)",
-    ),
-    "avazu": DatasetSpec(
-        avazu.AvazuOptions, avazu.build, avazu.raw_files,
-        "download the Avazu Kaggle CTR `train` file there (or pass --root FILE)",
-    ),
-    "synthetic": DatasetSpec(synthetic.SyntheticOptions, synthetic.build, None),
-    "table": DatasetSpec(table.TableOptions, table.build, table.raw_files, table.HOW_TO_GET,
-                         files_need_options=True),
-}
-
-
-def dataset_spec(name: str) -> DatasetSpec:
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
-    return DATASETS[name]
+def dataset_spec(name: str) -> Dataset:
+    """The dataset plugin registered as ``name`` (an error lists the registered ones)."""
+    return get_dataset(name)
 
 
 def candidate_roots(name: str, cache_dir: str | None = None) -> list[Path]:
@@ -94,7 +62,7 @@ def resolve_root(cfg: DataConfig) -> Path:
 class CachePlan:
     """Everything needed to load or build one cache entry."""
 
-    spec: DatasetSpec
+    spec: Dataset
     options: Any
     root: Path | None
     sources: dict[str, str]  # raw file name -> sha256
@@ -106,7 +74,7 @@ class CachePlan:
 class Located:
     """A dataset config checked: its parsed options and raw files (all present)."""
 
-    spec: DatasetSpec
+    spec: Dataset
     options: Any
     selection: FieldSelection
     root: Path | None
@@ -119,11 +87,11 @@ def check_data_config(cfg: DataConfig, files: bool = True) -> Located:
     spec = dataset_spec(cfg.name)
     given = dict(cfg.options)
     selection = FieldSelection.pop(given)
-    options = parse_options(spec.options_cls, given, cfg.name)
-    if spec.raw_files is None or not files:
+    options = parse_options(spec.Config, given, cfg.name)
+    if spec.generated or not files:
         return Located(spec, options, selection, None, [])
     root = resolve_root(cfg)
-    files = spec.raw_files(root, options) if spec.files_need_options else spec.raw_files(root)
+    files = spec.raw_files(root, options)
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise FileNotFoundError(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from autoembed.config import check_keys
 from autoembed.data.lines import DEFAULT_CHUNK_BYTES
@@ -42,7 +42,7 @@ class AvazuOptions(ParseOptions):
     """``hour``: "raw" keeps YYMMDDHH as one category; "hour_of_day" keeps only HH (0-23)."""
 
     min_count: int = 10
-    hour: str = "raw"
+    hour: Literal["raw", "hour_of_day"] = "raw"
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -34,6 +34,7 @@ PAIRWISE_STD = 1.5
 
 _CRITEO_VOCAB = (400_000, 250_000, 150_000, 100_000, 50_000, 30_000, 20_000, 10_000, 5_000,
                  3_000, 2_000, 1_000, 500, 300, 200, 100, 50, 30, 20, 10, 10, 5, 4, 3, 3, 2)
+Scale = Literal["tiny", "small", "ml1m", "criteo"]  # the presets below
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"n_rows": 20_000, "vocab_sizes": (200, 100, 50, 30, 10, 5), "noise_fields": 1,
              "max_dim": 8},
@@ -54,7 +55,7 @@ class SyntheticOptions:
     geometrically between the preset's largest and smallest.
     """
 
-    scale: str = "small"
+    scale: Scale = "small"
     n_rows: int | None = None
     n_fields: int | None = None
     vocab_sizes: list[int] | None = None

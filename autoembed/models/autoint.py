@@ -3,34 +3,48 @@ plus a DNN over the flattened embeddings; the two logits are summed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from autoembed.config import ModelConfig
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec
 from autoembed.models.base import CTRModel
-from autoembed.models.layers import MLP, MultiHeadSelfAttention
+from autoembed.models.layers import MLP, DNNConfig, MultiHeadSelfAttention
 from autoembed.models.precision import Logit
 
 
 class AutoInt(CTRModel):
+    """AutoInt+ (Song et al. 2019): self-attention across fields plus a DNN, logits summed."""
+
     name = "autoint"
 
-    def __init__(self, embedding: EmbeddingMethod, spec: EmbeddingSpec, cfg: ModelConfig) -> None:
+    @dataclass
+    class Config(DNNConfig):
+        attention_layers: int = 3  # stacked interacting layers
+        attention_heads: int = 2
+        attention_dim: int = 32  # width of each layer's output (divisible by attention_heads)
+        residual: bool = True
+        # dnn_hidden: () drops the DNN (plain AutoInt)
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.attention_layers < 1:
+                raise ValueError(f"attention_layers must be >= 1, got {self.attention_layers}")
+            if self.attention_heads < 1 or self.attention_dim % self.attention_heads:
+                raise ValueError(f"attention_dim ({self.attention_dim}) must be divisible by "
+                                 f"attention_heads ({self.attention_heads})")
+
+    def __init__(self, embedding: EmbeddingMethod, spec: EmbeddingSpec, cfg: Config | None = None) -> None:
         super().__init__(embedding, spec)
-        if cfg.attention_layers < 1:
-            raise ValueError(f"attention_layers must be >= 1, got {cfg.attention_layers}")
+        cfg = cfg or self.Config()
         dims = [spec.dim] + [cfg.attention_dim] * cfg.attention_layers
         self.attention = nn.Sequential(*(
             MultiHeadSelfAttention(d_in, d_out, cfg.attention_heads, cfg.residual)
             for d_in, d_out in zip(dims[:-1], dims[1:], strict=True)
         ))
         self.attention_out = Logit(spec.num_fields * cfg.attention_dim, 1)
-        self.dnn = (
-            MLP(spec.num_fields * spec.dim, tuple(cfg.dnn_hidden), 1, cfg.dropout, cfg.batch_norm)
-            if cfg.dnn_hidden
-            else None
-        )
+        self.dnn = MLP.from_config(spec.num_fields * spec.dim, cfg) if cfg.dnn_hidden else None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         emb = self.embed(ids)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -11,9 +13,18 @@ from autoembed.models.precision import full_precision
 
 class CTRModel(nn.Module):
     """Base of every model. ``self.embedding`` gives ``[B, F, D]``; the model never knows which
-    method it holds. Parameters outside ``self.embedding`` are the model's own."""
+    method it holds. Parameters outside ``self.embedding`` are the model's own.
+
+    A model is built as ``cls(embedding, spec, cls.Config(...))``; ``Config`` is a dataclass of
+    its own parameters (``Literal`` for choices), from which CLI flags and search-space checks
+    are generated. Register it under the entry-point group ``autoembed.models``.
+    """
 
     name: str = "base"
+
+    @dataclass
+    class Config:
+        """No parameters of its own."""
 
     def __init__(self, embedding: EmbeddingMethod, spec: EmbeddingSpec) -> None:
         super().__init__()

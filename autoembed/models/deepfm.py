@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from autoembed.config import ModelConfig
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec
 from autoembed.models.base import CTRModel
-from autoembed.models.layers import MLP, FirstOrder, fm_pairwise
+from autoembed.models.layers import MLP, DNNConfig, FirstOrder, fm_pairwise
 
 
 class DeepFM(CTRModel):
+    """DeepFM (Guo et al. 2017): FM and a DNN over the same embeddings, logits summed."""
+
     name = "deepfm"
 
-    def __init__(self, embedding: EmbeddingMethod, spec: EmbeddingSpec, cfg: ModelConfig) -> None:
+    @dataclass
+    class Config(DNNConfig):
+        pass
+
+    def __init__(self, embedding: EmbeddingMethod, spec: EmbeddingSpec, cfg: Config | None = None) -> None:
         super().__init__(embedding, spec)
+        cfg = cfg or self.Config()
         self.first_order = FirstOrder(spec.num_features)
-        self.dnn = MLP(spec.num_fields * spec.dim, tuple(cfg.dnn_hidden), 1, cfg.dropout, cfg.batch_norm)
+        self.dnn = MLP.from_config(spec.num_fields * spec.dim, cfg)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         emb = self.embed(ids)

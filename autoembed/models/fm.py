@@ -10,9 +10,13 @@ from autoembed.models.layers import FirstOrder, fm_pairwise
 
 
 class FM(CTRModel):
+    """Factorization machine (Rendle 2010): bias, first-order weights and pairwise interactions."""
+
     name = "fm"
 
-    def __init__(self, embedding: EmbeddingMethod, spec: EmbeddingSpec) -> None:
+    def __init__(
+        self, embedding: EmbeddingMethod, spec: EmbeddingSpec, cfg: CTRModel.Config | None = None
+    ) -> None:
         super().__init__(embedding, spec)
         self.first_order = FirstOrder(spec.num_features)
 

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from autoembed.embeddings.gather import gather_rows
 from autoembed.models.precision import Logit
+
+
+@dataclass
+class DNNConfig:
+    """The DNN tower's settings, shared by the models that have one."""
+
+    dnn_hidden: tuple[int, ...] = (400, 400, 400)  # hidden layer widths
+    dropout: float = 0.0  # after each hidden layer
+    batch_norm: bool = False  # after each hidden linear layer
+
+    def __post_init__(self) -> None:
+        self.dnn_hidden = tuple(int(h) for h in self.dnn_hidden)
+        if any(h < 1 for h in self.dnn_hidden):
+            raise ValueError(f"dnn_hidden widths must be >= 1, got {self.dnn_hidden}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 class MLP(nn.Sequential):
@@ -33,6 +51,10 @@ class MLP(nn.Sequential):
             width = h
         layers.append(Logit(width, output_dim))
         super().__init__(*layers)
+
+    @classmethod
+    def from_config(cls, input_dim: int, cfg: DNNConfig) -> MLP:
+        return cls(input_dim, cfg.dnn_hidden, 1, cfg.dropout, cfg.batch_norm)
 
 
 class FirstOrder(nn.Module):

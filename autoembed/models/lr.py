@@ -10,9 +10,13 @@ from autoembed.models.precision import Logit
 
 
 class LR(CTRModel):
+    """Logistic regression over the summed field embeddings."""
+
     name = "lr"
 
-    def __init__(self, embedding: EmbeddingMethod, spec: EmbeddingSpec) -> None:
+    def __init__(
+        self, embedding: EmbeddingMethod, spec: EmbeddingSpec, cfg: CTRModel.Config | None = None
+    ) -> None:
         super().__init__(embedding, spec)
         self.out = Logit(spec.dim, 1)
 

@@ -81,6 +81,7 @@ def spec_to_raw(spec: SweepSpec) -> dict[str, Any]:
     raw.pop("source")
     raw["methods"] = {m.label: {"method": m.method, "space": _plain(m.space), "trials": m.trials}
                       for m in spec.methods}
+    raw["models"] = [{"name": m.name, "dim": m.dim, **m.params} for m in spec.models]
     raw["plugins"] = resolved_plugins(spec)
     return _plain(raw)
 

@@ -112,6 +112,13 @@ def _override(cfg: Any, values: dict[str, Any]) -> Any:
     return dataclasses.replace(cfg, **values) if values else cfg
 
 
+def _model_override(model: ModelConfig, values: dict[str, Any]) -> ModelConfig:
+    """``model`` with ``model.<f>`` space values: ``dim`` itself, the rest into its params."""
+    values = dict(values)
+    dim = values.pop("dim", model.dim)
+    return ModelConfig(model.name, dim, {**copy.deepcopy(model.params), **values})
+
+
 def experiment_config(spec: SweepSpec, group: dict[str, Any], params: dict[str, Any]) -> ExperimentConfig:
     """What one trial runs: the group's dataset/model/method/seed with the sampled ``params``
     (``model.<f>``/``train.<f>`` keys override those configs, ``search.<f>`` the search phase's
@@ -135,7 +142,7 @@ def experiment_config(spec: SweepSpec, group: dict[str, Any], params: dict[str, 
         search_train = _override(base, {**scoped["train"], **scoped["search"], **seed})
     return ExperimentConfig(
         data=dataset.data_config(),
-        model=_override(copy.deepcopy(model), scoped["model"]),
+        model=_model_override(model, scoped["model"]),
         method=method.method,
         method_params=method_params,
         train=train,

@@ -248,11 +248,13 @@ def _parse_param(value: Any, where: str) -> ParamSpace:
     return value
 
 
-def _param_type(key: str, method_cls: type, where: str) -> Any:
+def _param_type(key: str, method_cls: type, where: str, models: list[ModelConfig]) -> Any:
     """The declared type of space key ``key`` (a method hyperparameter or model./train. field)."""
     if "." in key:
         scope, name = key.split(".", 1)
-        scopes = {"model": ModelConfig, "train": TrainConfig, "search": TrainConfig}
+        if scope == "model":
+            return _model_param_type(name, models, where)
+        scopes = {"train": TrainConfig, "search": TrainConfig}
         if scope not in scopes:
             raise SpecError(
                 f"{where}: unknown scope {scope!r} in {key!r}; use a hyperparameter of "
@@ -264,16 +266,55 @@ def _param_type(key: str, method_cls: type, where: str) -> Any:
                 f"{where}: {scope} has no field {name!r}; allowed: {', '.join(types_)}"
             )
         return types_[name]
-    try:
-        types_ = field_types(method_cls.Config)
-    except Exception:  # unresolvable annotations in a plugin: check names only
-        types_ = {f.name: Any for f in dataclasses.fields(method_cls.Config)}
+    types_ = _config_types(method_cls)
     if key not in types_:
         raise SpecError(
             f"{where}: unknown hyperparameter {key!r} for method {method_cls.name!r}; "
             f"allowed: {', '.join(types_) or '(none)'}, or model.<field> / train.<field> / search.<field>"
         )
     return types_[key]
+
+
+def _config_types(cls: type) -> dict[str, Any]:
+    """Field types of a plugin's ``Config`` (``Any`` where a plugin's annotations do not resolve)."""
+    try:
+        return field_types(cls.Config)
+    except Exception:  # unresolvable annotations in a plugin: check names only
+        return {f.name: Any for f in dataclasses.fields(cls.Config)}
+
+
+def _model_param_type(name: str, models: list[ModelConfig], where: str) -> Any:
+    """``model.<name>``: ``dim``, or a parameter every model of the spec has."""
+    from autoembed.models import get_model
+
+    if name == "dim":
+        return int
+    types_ = {m.name: _config_types(get_model(m.name)) for m in models}
+    lacking = sorted({m for m, t in types_.items() if name not in t})
+    if lacking:
+        common = set.intersection(*(set(t) for t in types_.values()))
+        allowed = ["dim", *sorted(common)]
+        raise SpecError(
+            f"{where}: model(s) {lacking} have no parameter {name!r}; allowed for every model of "
+            f"this spec: {', '.join(allowed)} (give a model its own values under models:)"
+        )
+    return next(iter(types_.values()))[name]
+
+
+def _plugin(registry: Any, name: str, where: str) -> type:
+    """``registry.get(name)`` with its error (unknown name, failed import) as a SpecError."""
+    from autoembed.plugins import UnknownPluginError
+
+    try:
+        return registry.get(name)
+    except (UnknownPluginError, ImportError) as exc:
+        raise SpecError(f"{where}: {exc}") from None
+
+
+def _check_keys(given: dict, allowed: list[str], where: str) -> None:
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise SpecError(f"unknown key(s) {unknown} in {where}; allowed keys are: {', '.join(allowed)}")
 
 
 def _is_sequence_type(tp: Any) -> bool:
@@ -284,22 +325,23 @@ def _is_sequence_type(tp: Any) -> bool:
 METHOD_KEYS = ("method", "space", "trials")
 
 
-def _parse_method(label: str, raw: Any, searcher: SearcherSpec, lenient: bool = False) -> MethodSpace:
+def _parse_method(
+    label: str, raw: Any, searcher: SearcherSpec, models: list[ModelConfig], lenient: bool = False
+) -> MethodSpace:
     """``methods.<label>``: the label names the method, unless ``method:`` names it (then the
     label is the name in results, so two variants of one method stay apart)."""
-    from autoembed.embeddings.registry import UnknownMethodError, get_method
+    from autoembed.embeddings.registry import METHODS
+    from autoembed.plugins import UnknownPluginError
 
     where = f"methods.{label}"
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: expected a mapping with keys among {', '.join(METHOD_KEYS)}, got {raw!r}")
-    bad = sorted(set(raw) - set(METHOD_KEYS))
-    if bad:
-        raise SpecError(f"unknown key(s) {bad} in {where}; allowed keys are: {', '.join(METHOD_KEYS)}")
+    _check_keys(raw, list(METHOD_KEYS), where)
     name = check_value(raw.get("method", label), str, f"{where}.method")
     try:
-        cls = get_method(name)
-    except UnknownMethodError as exc:
+        cls = METHODS.get(name)
+    except UnknownPluginError as exc:
         if lenient:  # maybe a plugin's method; the plugins were not imported
             space = {k: _parse_param(v, f"{where}.space.{k}") for k, v in (raw.get("space") or {}).items()}
             return MethodSpace(name, space, raw.get("trials", 1), label, plugin_unchecked=True)
@@ -316,7 +358,7 @@ def _parse_method(label: str, raw: Any, searcher: SearcherSpec, lenient: bool = 
     for key, value in space_raw.items():
         pwhere = f"{where}.space.{key}"
         param = _parse_param(value, pwhere)
-        tp = _param_type(key, cls, pwhere)
+        tp = _param_type(key, cls, pwhere, models)
         if isinstance(param, Distribution):
             if searcher.type == "grid":
                 raise SpecError(
@@ -337,12 +379,45 @@ def _parse_method(label: str, raw: Any, searcher: SearcherSpec, lenient: bool = 
     return MethodSpace(name, space, trials, label)
 
 
+MODEL_KEYS = ("name", "dim")
+# The one flat ModelConfig of sweeps saved before models had their own configs held all of these;
+# such an entry is read with the keys its model does not have dropped (they were ignored then).
+LEGACY_MODEL_KEYS = ("dnn_hidden", "dropout", "batch_norm", "attention_layers", "attention_heads",
+                     "attention_dim", "residual")
+
+
+def _parse_model(raw: Any, where: str) -> ModelConfig:
+    """``models[i]``: a name, or ``{name, dim, <the model's own parameters>}`` (flat)."""
+    from autoembed.models.registry import MODELS
+
+    raw = {"name": raw} if isinstance(raw, str) else raw
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: expected a model name or a mapping with a name, got {raw!r}")
+    name = check_value(raw.get("name", ModelConfig.name), str, f"{where}.name")
+    cls = _plugin(MODELS, name, where)
+    if set(LEGACY_MODEL_KEYS) <= set(raw):
+        raw = {k: v for k, v in raw.items() if k not in LEGACY_MODEL_KEYS or k in _config_types(cls)}
+    params = {k: v for k, v in raw.items() if k not in MODEL_KEYS}
+    _check_keys(raw, [*MODEL_KEYS, *_config_types(cls)], f"{where} (model {name!r})")
+    config = build(cls.Config, params, where)
+    try:
+        return ModelConfig(name, check_value(raw.get("dim", ModelConfig.dim), int, f"{where}.dim"),
+                           {k: getattr(config, k) for k in params})
+    except ValueError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+
+
 def _parse_models(raw: Any) -> list[ModelConfig]:
-    models = []
-    for i, m in enumerate(_list_of(raw, "models")):
-        m = {"name": m} if isinstance(m, str) else m
-        models.append(build(ModelConfig, m, f"models[{i}]"))
-    return models
+    return [_parse_model(m, f"models[{i}]") for i, m in enumerate(_list_of(raw, "models"))]
+
+
+def _check_dataset(d: DatasetSpec, where: str) -> None:
+    """The options of a dataset entry against its plugin's typed ``Config``."""
+    from autoembed.data.registry import DATASETS, RESERVED
+
+    cls = _plugin(DATASETS, d.name, where)
+    _check_keys(d.options, [*_config_types(cls), *RESERVED], f"{where}.options (dataset {d.name!r})")
+    build(cls.Config, {k: v for k, v in d.options.items() if k not in RESERVED}, f"{where}.options")
 
 
 def _parse_datasets(raw: Any) -> list[DatasetSpec]:
@@ -350,6 +425,7 @@ def _parse_datasets(raw: Any) -> list[DatasetSpec]:
     for i, d in enumerate(_list_of(raw, "datasets")):
         d = {"name": d} if isinstance(d, str) else d
         datasets.append(build(DatasetSpec, d, f"datasets[{i}]"))
+        _check_dataset(datasets[-1], f"datasets[{i}]")
     labels = [d.label for d in datasets]
     if len(set(labels)) != len(labels):
         raise SpecError(f"datasets: duplicate labels {labels}; give each a distinct 'label'")
@@ -383,11 +459,12 @@ def parse_spec(raw: Any, source: str = "", load_plugins: bool = True) -> SweepSp
     seeds = [check_value(s, int, f"seeds[{i}]") for i, s in enumerate(_list_of(raw.get("seeds", [0]), "seeds"))]
     search_train = raw.get("search_train")
     storage = check_value(raw.get("storage_path", "results/sweeps"), str, "storage_path")
+    models = _parse_models(raw["models"])
     spec = SweepSpec(
         name=check_value(raw["name"], str, "name"),
         datasets=_parse_datasets(raw["datasets"]),
-        models=_parse_models(raw["models"]),
-        methods=[_parse_method(n, m, searcher, lenient=bool(plugins) and not load_plugins)
+        models=models,
+        methods=[_parse_method(n, m, searcher, models, lenient=bool(plugins) and not load_plugins)
                  for n, m in methods_raw.items()],
         seeds=seeds,
         train=build(TrainConfig, raw.get("train"), "train"),
