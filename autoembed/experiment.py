@@ -302,7 +302,8 @@ def _row(
         device=device,
         embedding_dim=cfg.model.dim,
         hparams=asdict(run.method_config),
-        info={**point.info, "precision": precision},
+        info={**point.info, "precision": precision,
+              **{f"model_{k}": v for k, v in cfg.model.params.items()}},  # the model's own, as set
         git_rev=git_revision(),
         bayes_auc=bayes_auc,
         recovery=recovery,
