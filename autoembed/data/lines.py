@@ -77,34 +77,27 @@ def split_columns(
 ) -> Columns:
     """Split ``lines`` on ``sep`` into ``len(names)`` string columns (empty string = missing).
 
-    Lines with another field count, or that are not valid ``encoding`` text, are recorded in
-    ``report`` and skipped.
+    Lines with another field count, a carriage return inside, or that are not valid ``encoding``
+    text are recorded in ``report`` and skipped.
     """
     n_sep = np.fromiter((line.count(sep) for line in lines), dtype=np.int64, count=len(lines))
     numbers = np.arange(first_line, first_line + len(lines), dtype=np.int64)
-    good = n_sep == len(names) - 1
     report.lines += len(lines)
-    if not good.all():
-        bad = np.flatnonzero(~good)
-        sep_name = "TAB" if sep == b"\t" else repr(sep.decode())
-        report.record_bad(
-            file,
-            numbers[bad],
-            ["wrong field count"] * len(bad),
-            [f"expected {len(names)} {sep_name}-separated fields, found {n_sep[i] + 1}"
-             for i in bad],
-        )
-        lines = [line for line, ok in zip(lines, good, strict=True) if ok]
-        numbers = numbers[good]
+    sep_name = "TAB" if sep == b"\t" else repr(sep.decode())
+    bad = np.flatnonzero(n_sep != len(names) - 1)
+    lines, numbers = _skip(lines, numbers, bad, "wrong field count", [
+        f"expected {len(names)} {sep_name}-separated fields, found {n_sep[i] + 1}" for i in bad
+    ], report, file)
     data = b"\n".join(lines) + b"\n"
-    undecodable = _undecodable(data, lines, encoding)
-    if len(undecodable):
-        report.record_bad(file, numbers[undecodable], ["not UTF-8"] * len(undecodable),
-                          [f"undecodable bytes: {lines[i][:40]!r}" for i in undecodable])
-        keep = np.ones(len(lines), dtype=bool)
-        keep[undecodable] = False
-        lines = [line for line, ok in zip(lines, keep, strict=True) if ok]
-        numbers = numbers[keep]
+    if b"\r" in data:  # a CR that does not end a line (Arrow would split the line there)
+        bad = np.array([i for i, line in enumerate(lines) if b"\r" in line], dtype=np.int64)
+        lines, numbers = _skip(lines, numbers, bad, "carriage return inside the line",
+                               [f"{lines[i][:40]!r}" for i in bad], report, file)
+        data = b"\n".join(lines) + b"\n"
+    bad = _undecodable(data, lines, encoding)
+    if len(bad):
+        lines, numbers = _skip(lines, numbers, bad, "not UTF-8",
+                               [f"undecodable bytes: {lines[i][:40]!r}" for i in bad], report, file)
         data = b"\n".join(lines) + b"\n"
     if not lines:
         return Columns(pa.table({n: pa.array([], pa.string()) for n in names}), numbers)
@@ -121,6 +114,19 @@ def split_columns(
                                           strings_can_be_null=False),
     )
     return Columns(table, numbers)
+
+
+def _skip(
+    lines: list[bytes], numbers: np.ndarray, bad: np.ndarray, reason: str, details: list[str],
+    report: ParseReport, file: str,
+) -> tuple[list[bytes], np.ndarray]:
+    """Record ``lines[bad]`` as malformed for ``reason``; the other lines and their numbers."""
+    if not len(bad):
+        return lines, numbers
+    report.record_bad(file, numbers[bad], [reason] * len(bad), details)
+    keep = np.ones(len(lines), dtype=bool)
+    keep[bad] = False
+    return [line for line, ok in zip(lines, keep, strict=True) if ok], numbers[keep]
 
 
 def _undecodable(data: bytes, lines: list[bytes], encoding: str) -> np.ndarray:

@@ -1,13 +1,17 @@
-"""Two-pass streaming parser for delimited CTR logs (Criteo, Avazu).
+"""Streaming parser for delimited CTR logs (Criteo, Avazu).
 
-Pass 1 validates every line and counts each field's values; pass 2 encodes the rows straight
-into a memory-mapped ``ids.npy``. Memory holds one chunk plus the value counts, whatever the
+Pass 1 parses and validates every line once (blocks in two threads) and counts each field's
+values, keeping the blocks' dictionary-encoded keys in a temporary Arrow stream; pass 2 encodes
+that stream into ``ids.npy``. Memory holds a few blocks plus the value counts, whatever the
 number of rows.
 """
 
 from __future__ import annotations
 
+import sys
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,21 +20,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from autoembed.data.lines import (
-    Columns,
-    drop_rows,
-    iter_line_chunks,
-    record_bad_values,
-    split_columns,
-    to_integers,
-)
+from autoembed.data.blocks import iter_blocks, parse_block
+from autoembed.data.lines import record_bad_values, to_integers
 from autoembed.data.npy import NpyWriter
 from autoembed.data.options import ParseOptions
 from autoembed.data.report import ParseReport
-from autoembed.data.vocab import ValueCounter, build_vocab, encode, offsets_of
+from autoembed.data.vocab import ValueCounter, build_vocab, encode_dictionary, offsets_of
 
 MISSING_KEY = -(2**62)  # an integer field's missing value: a value of its own
 SMALL_BASE = -(2**40)  # integer values v <= 2 become SMALL_BASE + v, apart from the bins (>= 1)
+_LABEL = "__label__"  # the label's column in a block's batch of keys
+_THREADS = 2  # blocks parsed at once
 
 
 def integer_keys(numbers: np.ndarray) -> np.ndarray:
@@ -58,50 +58,104 @@ class Layout:
         return tuple(c for c in self.columns if c != self.label and c not in self.dropped)
 
 
-def _valid_chunks(
-    path: Path, layout: Layout, opts: ParseOptions, report: ParseReport, progress: bool, desc: str
-) -> Iterator[tuple[Columns, dict[str, Any]]]:
-    """Well-formed rows of each chunk and their per-field value keys."""
-    for first, lines in iter_line_chunks(path, opts.chunk_bytes, progress, desc):
-        if layout.has_header and first == 1:
-            header = lines.pop(0).decode("utf-8", "replace").strip().split(layout.sep.decode())
-            if tuple(header) != layout.columns:
-                raise ValueError(f"{path}: header {header} is not the expected {list(layout.columns)}")
-            report.lines += 1
-            first = 2
-        with report.chunk():
-            cols = split_columns(lines, first, layout.sep, list(layout.columns), report, path.name)
-            label = cols.column(layout.label)
-            keep = pc.is_in(label, pa.array(["0", "1"])).to_numpy(zero_copy_only=False)
-            record_bad_values(cols, ~keep, label, layout.label, "bad label", report, path.name)
-            keys: dict[str, Any] = {}
-            for name in layout.fields:
-                values = cols.column(name)
-                if name in layout.int_fields:
-                    numbers, bad = to_integers(values)
-                    record_bad_values(cols, bad & keep, values, name,
-                                      "non-numeric integer field", report, path.name)
-                    keep &= ~bad
-                    keys[name] = integer_keys(numbers)
-                else:
-                    transform = layout.transforms.get(name)
-                    keys[name] = transform(values) if transform else values
-        report.rows += int(keep.sum())
-        mask = pa.array(keep)
-        yield drop_rows(cols, keep), {
-            k: v[keep] if isinstance(v, np.ndarray) else v.filter(mask) for k, v in keys.items()
-        }
+@dataclass
+class _Chunk:
+    """One block's outcome: its line count, its malformed lines (in line order) and its valid
+    rows as a batch of dictionary-encoded field keys plus the label."""
+
+    lines: int
+    bad: list[dict[str, Any]]
+    batch: pa.RecordBatch
+
+
+def _parse_chunk(first: int, block: bytes, layout: Layout, file: str) -> _Chunk:
+    """Parse and check one block (runs in a worker thread: it touches no shared state)."""
+    report = ParseReport(max_examples=sys.maxsize)
+    cols = parse_block(block, first, layout.sep, list(layout.columns), report, file)
+    label = cols.column(layout.label)
+    keep = pc.is_in(label, pa.array(["0", "1"])).to_numpy(zero_copy_only=False)
+    record_bad_values(cols, ~keep, label, layout.label, "bad label", report, file)
+    keys: dict[str, Any] = {}
+    for name in layout.fields:
+        values = cols.column(name)
+        if name in layout.int_fields:
+            numbers, bad = to_integers(values)
+            record_bad_values(cols, bad & keep, values, name, "non-numeric integer field",
+                              report, file)
+            keep &= ~bad
+            keys[name] = integer_keys(numbers)
+        else:
+            transform = layout.transforms.get(name)
+            keys[name] = transform(values) if transform else values
+    mask = pa.array(keep)
+    columns = {name: pc.dictionary_encode(pa.array(v[keep]) if isinstance(v, np.ndarray)
+                                          else v.filter(mask))
+               for name, v in keys.items()}
+    columns[_LABEL] = pc.equal(label.filter(mask), "1")
+    return _Chunk(report.lines, sorted(report.examples, key=lambda e: e["line"]),
+                  pa.record_batch(columns))
+
+
+def _chunks(
+    path: Path, layout: Layout, opts: ParseOptions, report: ParseReport, progress: bool
+) -> Iterator[pa.RecordBatch]:
+    """Each block's valid rows, in file order; blocks are parsed two at a time in threads (Arrow
+    and numpy release the GIL), their malformed lines recorded in ``report`` in line order."""
+    def blocks() -> Iterator[tuple[int, bytes]]:
+        for first, block in iter_blocks(path, opts.chunk_bytes, progress, f"parse {path.name}"):
+            if layout.has_header and first == 1:
+                end = block.index(b"\n")
+                header = block[:end].decode("utf-8", "replace").strip().split(layout.sep.decode())
+                if tuple(header) != layout.columns:
+                    raise ValueError(
+                        f"{path}: header {header} is not the expected {list(layout.columns)}")
+                report.lines += 1
+                first, block = 2, block[end + 1 :]
+                if not block:
+                    continue
+            yield first, block
+
+    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+        pending: deque[Future[_Chunk]] = deque()
+        source = blocks()
+        while True:
+            while len(pending) < _THREADS + 1 and (item := next(source, None)) is not None:
+                pending.append(pool.submit(_parse_chunk, *item, layout, path.name))
+            if not pending:
+                return
+            chunk = pending.popleft().result()
+            report.lines += chunk.lines
+            with report.chunk():
+                for bad in chunk.bad:
+                    report.record_bad(bad["file"], [bad["line"]], [bad["reason"]], [bad["detail"]])
+            report.rows += chunk.batch.num_rows
+            yield chunk.batch
 
 
 def build_table(
     path: Path, layout: Layout, opts: ParseOptions, out_dir: Path, progress: bool = False
 ) -> dict[str, Any]:
-    """Parse ``path`` into ``out_dir`` (ids/labels/feature_counts .npy); returns the meta."""
+    """Parse ``path`` into ``out_dir`` (ids/labels/feature_counts .npy); returns the meta.
+
+    Pass 1 parses the file once, counting each field's values and keeping every block's
+    dictionary-encoded keys in a temporary Arrow stream; pass 2 encodes that stream against the
+    vocabularies (the raw text is not parsed twice).
+    """
     report = ParseReport(strict=opts.strict)
     counters = {name: ValueCounter() for name in layout.fields}
-    for _, keys in _valid_chunks(path, layout, opts, report, progress, f"count {path.name}"):
-        for name, values in keys.items():
-            counters[name].add(values)
+    stream_path = out_dir / "keys.arrows"
+    writer = None
+    try:
+        for batch in _chunks(path, layout, opts, report, progress):
+            if writer is None:
+                writer = pa.ipc.new_stream(str(stream_path), batch.schema)
+            writer.write_batch(batch)
+            for name in layout.fields:
+                counters[name].add_encoded(batch.column(name))
+    finally:
+        if writer is not None:
+            writer.close()
+    check_not_empty(path, report, layout.has_header)
     vocabs = [
         build_vocab(counters[name].counts(), opts.min_count,
                     exclude=() if name in layout.int_fields else ("",))  # empty category = OOV
@@ -110,22 +164,20 @@ def build_table(
     del counters
     vocab_sizes = [len(v) + 1 for v in vocabs]
     offsets = offsets_of(vocab_sizes)
-    check_not_empty(path, report, layout.has_header)
     n_rows = report.rows
     counts = np.zeros(sum(vocab_sizes), dtype=np.int64)
-    second = ParseReport()  # pass 2 sees the same lines; the first pass's report is the record
     shape = (n_rows, len(layout.fields))
     with NpyWriter(out_dir / "ids.npy", shape, np.int32) as ids, \
-            NpyWriter(out_dir / "labels.npy", (n_rows,), np.float32) as labels:
-        for cols, keys in _valid_chunks(path, layout, opts, second, progress, f"encode {path.name}"):
-            chunk = np.empty((len(cols), len(layout.fields)), dtype=np.int32)
+            NpyWriter(out_dir / "labels.npy", (n_rows,), np.float32) as labels, \
+            pa.memory_map(str(stream_path)) as source:
+        for batch in pa.ipc.open_stream(source):
+            chunk = np.empty((batch.num_rows, len(layout.fields)), dtype=np.int32)
             for f, name in enumerate(layout.fields):
-                chunk[:, f] = encode(keys[name], vocabs[f]) + offsets[f]
-            if ids.rows + len(chunk) > n_rows:
-                raise RuntimeError(f"{path} changed while parsing: more rows than counted")
+                chunk[:, f] = encode_dictionary(batch.column(name), vocabs[f]) + offsets[f]
             ids.write(chunk)
-            labels.write(pc.equal(cols.column(layout.label), "1").to_numpy(zero_copy_only=False))
+            labels.write(batch.column(_LABEL).to_numpy(zero_copy_only=False))
             counts += np.bincount(chunk.ravel(), minlength=len(counts))
+    stream_path.unlink()
     np.save(out_dir / "feature_counts.npy", counts)
     return {"field_names": list(layout.fields), "vocab_sizes": vocab_sizes,
             "parse_report": report.to_dict()}

@@ -28,7 +28,19 @@ class ValueCounter:
 
     def add(self, values: pa.Array | np.ndarray | pd.Series) -> None:
         counts = pc.value_counts(_arrow(values).drop_null())
-        part = pa.table({"values": counts.field("values"), "counts": counts.field("counts")})
+        self._add_part(pa.table({"values": counts.field("values"), "counts": counts.field("counts")}))
+
+    def add_encoded(self, values: pa.DictionaryArray) -> None:
+        """Add a dictionary-encoded array (counted from its indices, nulls not counted)."""
+        if values.null_count:
+            self.add(values.dictionary_decode())
+            return
+        counts = np.bincount(values.indices.to_numpy(), minlength=len(values.dictionary))
+        used = np.flatnonzero(counts)
+        self._add_part(pa.table({"values": values.dictionary.take(pa.array(used)),
+                                 "counts": pa.array(counts[used], pa.int64())}))
+
+    def _add_part(self, part: pa.Table) -> None:
         self._parts.append(part)
         self._size += part.num_rows
         if self._size > _COLLAPSE_AT and len(self._parts) > 1:
@@ -63,6 +75,12 @@ def encode(values: pa.Array | np.ndarray | pd.Series, vocab: pa.Array) -> np.nda
     """Local ids (int32): ``vocab`` position + 1, or 0 for values not in ``vocab`` (and missing)."""
     position = pc.index_in(_arrow(values), value_set=vocab).fill_null(-1)
     return (position.to_numpy(zero_copy_only=False) + 1).astype(np.int32)
+
+
+def encode_dictionary(values: pa.DictionaryArray, vocab: pa.Array) -> np.ndarray:
+    """:func:`encode` of a dictionary-encoded array: its dictionary is looked up once."""
+    local = encode(values.dictionary, vocab)
+    return local[values.indices.to_numpy(zero_copy_only=False)]
 
 
 def encode_columns(columns: dict[str, pd.Series], min_count: int = 1) -> tuple[np.ndarray, list[int]]:

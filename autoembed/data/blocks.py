@@ -1,0 +1,96 @@
+"""Fast path for delimited files: line-aligned byte blocks parsed by Arrow's CSV reader in one
+call, with the line-by-line path (:func:`lines.split_columns`) taking any block Arrow would not
+read exactly as it does (empty lines, a lone CR, bytes that are not UTF-8)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pv
+from tqdm.auto import tqdm
+
+from autoembed.data.lines import BOM, Columns, split_columns
+from autoembed.data.report import ParseReport
+
+
+def iter_blocks(
+    path: Path, chunk_bytes: int, progress: bool = False, desc: str = ""
+) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(number of the block's first line, block)``: whole lines, each ending in ``\\n``
+    (``\\r\\n`` turned into ``\\n``), about ``chunk_bytes`` each; a leading UTF-8 BOM is dropped."""
+    next_line = 1
+    leftover = b""
+    bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=desc or path.name,
+               disable=not progress, leave=False)
+    with path.open("rb") as fh, bar:
+        while block := fh.read(chunk_bytes):
+            bar.update(len(block))
+            if next_line == 1 and not leftover and block.startswith(BOM):
+                block = block[len(BOM):]
+            end = block.rfind(b"\n")
+            if end < 0:
+                leftover += block
+                continue
+            whole, leftover = leftover + block[: end + 1], block[end + 1 :]
+            if b"\r" in whole:
+                whole = whole.replace(b"\r\n", b"\n")
+            yield next_line, whole
+            next_line += whole.count(b"\n")
+        if leftover.endswith(b"\r"):
+            leftover = leftover[:-1]
+        if leftover:
+            yield next_line, leftover.replace(b"\r\n", b"\n") + b"\n"
+
+
+def parse_block(
+    block: bytes, first_line: int, sep: bytes, names: list[str], report: ParseReport, file: str
+) -> Columns:
+    """The well-formed lines of ``block`` as string columns (as :func:`split_columns` gives them);
+    lines with another field count are recorded in ``report`` and skipped."""
+    if len(sep) != 1 or b"\r" in block or block.startswith(b"\n") or b"\n\n" in block:
+        return _line_by_line(block, first_line, sep, names, report, file)
+    bad: list[tuple[int, int]] = []  # (line within the block, fields found)
+
+    def invalid(row: pv.InvalidRow) -> str:
+        bad.append((row.number, row.actual_columns))
+        return "skip"
+
+    try:
+        table = pv.read_csv(
+            io.BytesIO(block),
+            read_options=pv.ReadOptions(column_names=names, use_threads=False,
+                                        block_size=len(block) + 1),
+            parse_options=pv.ParseOptions(delimiter=sep.decode(), quote_char=False,
+                                          double_quote=False, ignore_empty_lines=False,
+                                          invalid_row_handler=invalid),
+            convert_options=pv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                              strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid:  # e.g. a line that is not UTF-8: found and reported line by line
+        return _line_by_line(block, first_line, sep, names, report, file)
+    if any(n is None or n < 1 for n, _ in bad):  # Arrow did not know the line: ask the slow path
+        return _line_by_line(block, first_line, sep, names, report, file)
+    n_lines = block.count(b"\n")
+    report.lines += n_lines
+    numbers = np.arange(first_line, first_line + n_lines, dtype=np.int64)
+    if bad:
+        at = np.array([n for n, _ in bad], dtype=np.int64) - 1
+        sep_name = "TAB" if sep == b"\t" else repr(sep.decode())
+        report.record_bad(file, numbers[at], ["wrong field count"] * len(bad),
+                          [f"expected {len(names)} {sep_name}-separated fields, found {found}"
+                           for _, found in bad])
+        numbers = np.delete(numbers, at)
+    if len(numbers) != table.num_rows:
+        raise RuntimeError(f"{file}: {table.num_rows} rows parsed from {len(numbers)} lines "
+                           f"from line {first_line}")
+    return Columns(table, numbers)
+
+
+def _line_by_line(
+    block: bytes, first_line: int, sep: bytes, names: list[str], report: ParseReport, file: str
+) -> Columns:
+    return split_columns(block.split(b"\n")[:-1], first_line, sep, names, report, file)
