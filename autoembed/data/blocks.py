@@ -60,6 +60,10 @@ def parse_block(
         return "skip"
 
     try:
+        block.decode("utf-8")  # one check for the block (Arrow then reads bytes, unchecked)
+    except UnicodeDecodeError:  # found and reported line by line
+        return _line_by_line(block, first_line, sep, names, report, file)
+    try:
         table = pv.read_csv(
             io.BytesIO(block),
             read_options=pv.ReadOptions(column_names=names, use_threads=False,
@@ -67,14 +71,14 @@ def parse_block(
             parse_options=pv.ParseOptions(delimiter=sep.decode(), quote_char=False,
                                           double_quote=False, ignore_empty_lines=False,
                                           invalid_row_handler=invalid),
-            convert_options=pv.ConvertOptions(column_types={n: pa.string() for n in names},
+            convert_options=pv.ConvertOptions(column_types={n: pa.binary() for n in names},
                                               strings_can_be_null=False),
         )
-    except pa.ArrowInvalid:  # e.g. a line that is not UTF-8: found and reported line by line
+    except pa.ArrowInvalid:
         return _line_by_line(block, first_line, sep, names, report, file)
     if any(n is None or n < 1 for n, _ in bad):  # Arrow did not know the line: ask the slow path
         return _line_by_line(block, first_line, sep, names, report, file)
-    n_lines = block.count(b"\n")
+    n_lines = table.num_rows + len(bad)  # no empty lines: each line is a row or an invalid row
     report.lines += n_lines
     numbers = np.arange(first_line, first_line + n_lines, dtype=np.int64)
     if bad:
@@ -84,10 +88,9 @@ def parse_block(
                           [f"expected {len(names)} {sep_name}-separated fields, found {found}"
                            for _, found in bad])
         numbers = np.delete(numbers, at)
-    if len(numbers) != table.num_rows:
-        raise RuntimeError(f"{file}: {table.num_rows} rows parsed from {len(numbers)} lines "
-                           f"from line {first_line}")
-    return Columns(table, numbers)
+    # Valid UTF-8 split at ASCII separators: every value is valid UTF-8, viewed as a string.
+    strings = pa.table({n: table.column(n).combine_chunks().view(pa.string()) for n in names})
+    return Columns(strings, numbers)
 
 
 def _line_by_line(
