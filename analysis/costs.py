@@ -12,6 +12,7 @@ import pandas as pd
 
 TRIAL_SECONDS = "info_trial_seconds"
 KEYS = ["dataset", "model", "method"]
+PLACES = ("node_id", "hostname", "device")  # where a row ran
 
 
 def fill_trial_seconds(df: pd.DataFrame) -> pd.DataFrame:
@@ -48,7 +49,21 @@ def cost_table(df: pd.DataFrame) -> pd.DataFrame:
                  .dropna().reset_index())
     if per_trial.empty:
         return pd.DataFrame()
-    return (per_trial.groupby(KEYS, sort=True)
-            .agg(trials=("trial_id", "nunique"), seeds=("seed", "nunique"),
-                 total_seconds=("seconds", "sum"), seconds_per_trial=("seconds", "mean"))
+    table = (per_trial.groupby(KEYS, sort=True)
+             .agg(trials=("trial_id", "nunique"), seeds=("seed", "nunique"),
+                  total_seconds=("seconds", "sum"), seconds_per_trial=("seconds", "mean"))
+             .reset_index())
+    return table.merge(_placement(rows), on=KEYS, how="left")
+
+
+def _placement(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset x model x method: where its rows ran (Ray nodes, hosts, devices)."""
+    def names(values: pd.Series) -> set[str]:
+        return {str(v) for v in values} - {"", "nan", "None"}
+
+    place = rows.assign(**{c: rows[c] if c in rows.columns else "" for c in PLACES})
+    return (place.groupby(KEYS, sort=True)
+            .agg(nodes=("node_id", lambda v: len(names(v))),
+                 hosts=("hostname", lambda v: ", ".join(sorted(names(v))) or "–"),
+                 devices=("device", lambda v: ", ".join(sorted(names(v))) or "–"))
             .reset_index())

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.artifacts import FEATURE_COUNTS, PLANTED_DIMS, dataset_artifact_path
-from autoembed.results import REQUIRED_COLUMNS
+from autoembed.results import PLACE_COLUMNS, REQUIRED_COLUMNS
 
 RESULTS_FILES = ("results.parquet", "results.csv")  # preferred first
 INT_COLUMNS = ("seed", "params", "storage_bytes", "dense_params", "epochs", "best_epoch",
@@ -20,7 +20,7 @@ FLOAT_COLUMNS = ("val_auc", "val_logloss", "test_auc", "test_logloss", "train_se
                  "samples_per_sec", "bayes_auc", "recovery")
 PATH_COLUMNS = ("feature_dims_path", "trace_path", "feature_counts_path", "planted_dims_path")
 STRING_COLUMNS = ("dataset", "model", "method", "phase", "point", "device", "trial_id",
-                  "status", "error", "git_rev", "hparams_json", "info_json")
+                  "status", "error", "git_rev", "hparams_json", "info_json", *PLACE_COLUMNS)
 ROW_KEY = ("trial_id", "dataset", "model", "method", "seed", "phase", "point", "hparams_json")
 
 
@@ -68,6 +68,9 @@ def _read_one(path: Path) -> pd.DataFrame:
             "autoembed version, or add the column(s))"
         )
     df = df.copy()
+    for col in PLACE_COLUMNS:  # results from before rows said where they ran
+        if col not in df.columns:
+            df[col] = ""
     df["experiment_dir"] = str(exp_dir.resolve())
     df["source_file"] = str(source)
     return df

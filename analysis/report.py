@@ -66,7 +66,8 @@ def write_report(experiment: str | Path | list[str | Path], out_dir: str | Path 
         blocks[at:at] = [
             Block("heading", "Compute per method"),
             Block("text", "Wall seconds of every trial (search and all retrains of a two-phase "
-                          "method included, every attempt of a retried trial), per method."),
+                          "method included, every attempt of a retried trial), per method, and where "
+                          "they ran: Ray nodes, hosts and devices of its rows."),
             Block("table", table=costs),
         ]
     md_path, html_path = out / "report.md", out / "report.html"

@@ -4,11 +4,21 @@ read by ``analysis``."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import sys
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+
+def ray_node_id() -> str:
+    """The Ray node this process runs on (hex id), or ``""`` outside Ray."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return ""
+    return str(ray.get_runtime_context().get_node_id())
 
 
 @dataclass
@@ -42,6 +52,9 @@ class ResultRow:
     recovery: float | None = None  # synthetic data: agreement of feature_dims with planted sizes
     feature_dims_path: str = ""  # .npy with feature_dims() for this point (analysis figures)
     trace_path: str = ""  # .csv with the search trace (PEP nonzeros over steps)
+    # where the row was made (with ``device``): set when the row is built, on the node that ran it
+    hostname: str = field(default_factory=socket.gethostname)
+    node_id: str = field(default_factory=ray_node_id)
 
     def to_flat(self) -> dict[str, Any]:
         """Tidy form: hyperparameters as ``hp_<name>`` columns, info as ``info_<name>``,
@@ -57,9 +70,11 @@ class ResultRow:
         return d
 
 
+PLACE_COLUMNS: tuple[str, ...] = ("hostname", "node_id")  # absent from older results: read as ""
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(
-    f.name for f in fields(ResultRow) if f.name not in ("hparams", "info")
+    f.name for f in fields(ResultRow) if f.name not in ("hparams", "info", *PLACE_COLUMNS)
 ) + ("hparams_json", "info_json")
+
 
 
 @lru_cache(maxsize=1)

@@ -3,6 +3,7 @@ its report; running it again resumes (finished trials are not re-run); labels ke
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,8 @@ def test_study_runs_exports_reports_and_resumes(ray_session, tmp_path: Path) -> 
     assert "tiny-b" in report and "Compute per method" in report
     costs = cost_table(df)  # from the stored CSV alone
     assert costs["trials"].sum() == 5  # 4 uniform trials + 1 PEP search
+    assert (costs["nodes"] == 1).all() and (costs["hosts"] == socket.gethostname()).all()
+    assert (costs["devices"] == "cpu").all() and df["node_id"].str.len().min() > 0  # rows say where
     pep_rows = df[df["method"] == "pep-global"].sort_values("info_trial_seconds")
     assert (pep_rows["info_trial_seconds"] > 0).all() and pep_rows["info_trial_seconds"].is_unique
     assert costs.loc[costs["method"] == "pep-global", "total_seconds"].item() == pep_rows["info_trial_seconds"].max()
