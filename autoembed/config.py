@@ -60,7 +60,7 @@ def check_keys(cls: type, given: dict[str, Any], where: str) -> None:
 
 @dataclass
 class DataConfig:
-    name: str = "synthetic"  # ml-1m | criteo | avazu | synthetic
+    name: str = "synthetic"  # a registered dataset (autoembed datasets list)
     root: str | None = None  # folder with the raw files (default: ../shared/data/<name> or cache)
     options: dict[str, Any] = field(default_factory=dict)  # parser options (min_count, ...)
     split_seed: int = 2021

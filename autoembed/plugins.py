@@ -33,6 +33,7 @@ class Param:
     type: str
     default: Any
     choices: tuple[Any, ...] = ()  # a Literal field's allowed values
+    help: str = ""  # the field's ``metadata={"help": ...}``
 
     @property
     def required(self) -> bool:
@@ -54,8 +55,18 @@ def config_params(config_cls: type) -> list[Param]:
         else:
             default = dataclasses.MISSING
         hint = hints.get(f.name, f.type)
-        out.append(Param(f.name, type_name(hint), default, literal_choices(hint)))
+        out.append(Param(f.name, type_name(hint), default, literal_choices(hint), field_help(config_cls, f.name)))
     return out
+
+
+def field_help(config_cls: type, name: str) -> str:
+    """Field ``name``'s ``metadata={"help": ...}``, from a base class where a subclass only
+    changed its default."""
+    for cls in config_cls.__mro__:
+        for f in dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ():
+            if f.name == name and f.metadata.get("help"):
+                return str(f.metadata["help"])
+    return ""
 
 
 def literal_choices(hint: Any) -> tuple[Any, ...]:

@@ -150,6 +150,8 @@ def test_train_flags_come_from_the_model_and_dataset_configs(
     out = capsys.readouterr().out
     assert "parameters of model 'autoint'" in out and "--attention-heads INT" in out
     assert "--data-hour {raw,hour_of_day}" in out and "--data-drop-fields" in out
+    assert "raw: YYMMDDHH as one category" in out  # help text from the field's metadata
+    assert "rarer values map to the field's OOV id 0 (default: 10)" in out  # inherited, new default
     with pytest.raises(SystemExit):
         main(["train", "--model", "fm", "--dropout", "0.1"])
     assert "unrecognized arguments: --dropout 0.1" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import types
 from collections.abc import Callable
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from autoembed.plugins import literal_choices
+from autoembed.plugins import field_help, literal_choices
 
 
 def add_config_flags(
@@ -32,7 +32,7 @@ def add_config_flags(
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None
         )
         choices = literal_choices(hint)
-        help_text = f.metadata.get("help", "")
+        help_text = field_help(config_cls, f.name)
         group.add_argument(
             flag, dest=dest_prefix + f.name, type=converter(hint),
             default=argparse.SUPPRESS,  # only flags given on the command line override the Config

@@ -34,5 +34,5 @@ def print_plugins(plugins: dict[str, PluginInfo], extra: Callable[[type], str]) 
         for p in info.params:
             default = "(required)" if p.default is dataclasses.MISSING else repr(p.default)
             typ = f"one of {', '.join(map(str, p.choices))}" if p.choices else p.type
-            print(f"    {p.name}: {typ} = {default}")
+            print(f"    {p.name}: {typ} = {default}" + (f"  # {p.help}" if p.help else ""))
     return 1 if broken else 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from autoembed.config import check_keys
@@ -16,9 +16,10 @@ NOT_IN_CACHE_KEY = {"strict", "chunk_bytes"}
 class ParseOptions:
     """Options every raw-file parser takes."""
 
-    min_count: int = 1  # values seen fewer times map to the field's OOV id 0
-    strict: bool = False  # raise on the first malformed line instead of skipping and counting it
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES  # streaming block size
+    min_count: int = field(default=1, metadata={"help": "rarer values map to the field's OOV id 0"})
+    strict: bool = field(default=False, metadata={
+        "help": "fail on the first malformed line instead of skipping and counting it"})
+    chunk_bytes: int = field(default=DEFAULT_CHUNK_BYTES, metadata={"help": "streaming block size"})
 
     def __post_init__(self) -> None:
         if int(self.min_count) < 1:
@@ -42,7 +43,8 @@ class AvazuOptions(ParseOptions):
     """``hour``: "raw" keeps YYMMDDHH as one category; "hour_of_day" keeps only HH (0-23)."""
 
     min_count: int = 10
-    hour: Literal["raw", "hour_of_day"] = "raw"
+    hour: Literal["raw", "hour_of_day"] = field(default="raw", metadata={
+        "help": "raw: YYMMDDHH as one category; hour_of_day: HH only"})
 
     def __post_init__(self) -> None:
         super().__post_init__()

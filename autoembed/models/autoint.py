@@ -3,7 +3,7 @@ plus a DNN over the flattened embeddings; the two logits are summed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -21,10 +21,11 @@ class AutoInt(CTRModel):
 
     @dataclass
     class Config(DNNConfig):
-        attention_layers: int = 3  # stacked interacting layers
-        attention_heads: int = 2
-        attention_dim: int = 32  # width of each layer's output (divisible by attention_heads)
-        residual: bool = True
+        attention_layers: int = field(default=3, metadata={"help": "stacked interacting layers"})
+        attention_heads: int = field(default=2, metadata={"help": "heads per layer"})
+        attention_dim: int = field(default=32, metadata={
+            "help": "each layer's output width (divisible by attention_heads)"})
+        residual: bool = field(default=True, metadata={"help": "residual connections"})
         # dnn_hidden: () drops the DNN (plain AutoInt)
 
         def __post_init__(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -15,9 +15,9 @@ from autoembed.models.precision import Logit
 class DNNConfig:
     """The DNN tower's settings, shared by the models that have one."""
 
-    dnn_hidden: tuple[int, ...] = (400, 400, 400)  # hidden layer widths
-    dropout: float = 0.0  # after each hidden layer
-    batch_norm: bool = False  # after each hidden linear layer
+    dnn_hidden: tuple[int, ...] = field(default=(400, 400, 400), metadata={"help": "DNN hidden widths"})
+    dropout: float = field(default=0.0, metadata={"help": "dropout after each hidden layer"})
+    batch_norm: bool = field(default=False, metadata={"help": "batch norm after each hidden layer"})
 
     def __post_init__(self) -> None:
         self.dnn_hidden = tuple(int(h) for h in self.dnn_hidden)
