@@ -170,3 +170,30 @@ def test_train_flags_come_from_the_model_and_dataset_configs(
 
     row = pd.read_csv(tmp_path / "rows.csv").iloc[0]
     assert row["model"] == "autoint" and row["status"] == "ok"
+
+
+def test_a_spec_plugin_file_registers_a_model_at_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from autoembed.models import MODELS
+
+    monkeypatch.setattr(MODELS, "_runtime", {})  # the registration ends with this test
+    (tmp_path / "wide_fm.py").write_text(textwrap.dedent("""
+        from dataclasses import dataclass
+        from autoembed.models import FM, register_model
+
+        class WideFM(FM):
+            \"\"\"FM registered by a spec's plugins: entry, not an entry point.\"\"\"
+            name = "wide_fm"
+
+            @dataclass
+            class Config:
+                scale: float = 1.0
+
+        register_model("wide_fm", WideFM)
+    """))
+    raw = base() | {"plugins": ["wide_fm.py"], "models": [{"name": "wide_fm", "dim": 4, "scale": 2.0}],
+                    "methods": {"uniform": {}}}
+    spec = parse_spec(raw, str(tmp_path / "spec.yaml"))
+    assert spec.models == [ModelConfig("wide_fm", 4, {"scale": 2.0})]
+    assert "wide_fm" in discover_models()
+    with pytest.raises(SpecError, match=r"allowed keys are: name, dim, scale"):
+        parse_spec(raw | {"models": [{"name": "wide_fm", "scael": 2.0}]}, str(tmp_path / "spec.yaml"))

@@ -182,7 +182,7 @@ class SweepSpec:
     storage_path: str = "results/sweeps"  # local folder (relative to cwd) or a URI (s3://, gs://)
     max_failures: int = 1  # retries of a failing trial (each resumes from its last checkpoint)
     checkpoints_to_keep: int = 2
-    plugins: list[str] = field(default_factory=list)  # modules or .py files registering methods
+    plugins: list[str] = field(default_factory=list)  # modules or .py files registering plugins
     description: str = ""
     source: str = ""  # the YAML file it was loaded from
 
@@ -212,7 +212,8 @@ def is_uri(path: str) -> bool:
 
 def import_plugins(plugins: list[str], base: Path | None = None) -> None:
     """Import plugin modules (dotted names, or ``.py`` files relative to ``base``) so that they
-    register their methods with :func:`autoembed.embeddings.registry.register_method`."""
+    register their methods, models or datasets (``register_method``, ``register_model``,
+    ``register_dataset``) where they are not pip-installed with entry points."""
     for entry in plugins:
         if entry.endswith(".py"):
             path = Path(entry)
