@@ -34,7 +34,7 @@ def test_avazu_hour_of_day_option(avazu_sample, tmp_path):
     assert raw.meta["cache_path"] != hod.meta["cache_path"]
     hours = {line.split(",")[2][-2:] for line in avazu_sample.read_text().splitlines()[1:]}
     assert hod.vocab_sizes[0] == len(hours) + 1
-    with pytest.raises(ValueError, match="hour must be 'raw' or 'hour_of_day'"):
+    with pytest.raises(ValueError, match="hour must be one of raw, hour_of_day, got"):
         load(avazu_sample, tmp_path, hour="weekday")
 
 

@@ -105,4 +105,4 @@ def metavar(hint: Any) -> str:
         return "{" + ",".join(map(str, args)) + "}"
     if origin in (tuple, list):
         return "A,B,..."
-    return getattr(hint, "__name__", "VALUE").upper()
+    return "VALUE" if hint is Any else getattr(hint, "__name__", "VALUE").upper()

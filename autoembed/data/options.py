@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from autoembed.config import check_keys
+from autoembed.config import check_choices, check_keys
 from autoembed.data.lines import DEFAULT_CHUNK_BYTES
 
 # Options that change how a file is read, not what comes out: left out of the cache key.
@@ -26,6 +26,7 @@ class ParseOptions:
             raise ValueError(f"min_count must be >= 1, got {self.min_count}")
         if int(self.chunk_bytes) < 1024:
             raise ValueError(f"chunk_bytes must be >= 1024, got {self.chunk_bytes}")
+        check_choices(self)  # every Literal field of a subclass
 
 
 @dataclass
@@ -45,11 +46,6 @@ class AvazuOptions(ParseOptions):
     min_count: int = 10
     hour: Literal["raw", "hour_of_day"] = field(default="raw", metadata={
         "help": "raw: YYMMDDHH as one category; hour_of_day: HH only"})
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.hour not in ("raw", "hour_of_day"):
-            raise ValueError(f"avazu option hour must be 'raw' or 'hour_of_day', got {self.hour!r}")
 
 
 def parse_options(cls: type, given: dict[str, Any], dataset: str) -> Any:
