@@ -27,11 +27,6 @@ from autoembed.data.report import MalformedLineError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def dataset_spec(name: str) -> Dataset:
-    """The dataset plugin registered as ``name`` (an error lists the registered ones)."""
-    return get_dataset(name)
-
-
 def candidate_roots(name: str, cache_dir: str | None = None) -> list[Path]:
     """Where the raw files of ``name`` are looked for when no root is given, in order."""
     env = os.environ.get("AUTOEMBED_DATA_ROOT")
@@ -42,7 +37,7 @@ def candidate_roots(name: str, cache_dir: str | None = None) -> list[Path]:
 
 def resolve_root(cfg: DataConfig) -> Path:
     """``cfg.root``, else env ``AUTOEMBED_DATA_ROOT/<name>``, else the first existing default."""
-    spec = dataset_spec(cfg.name)
+    spec = get_dataset(cfg.name)
     if cfg.root:
         root = Path(cfg.root).expanduser()
         if not root.exists():
@@ -84,7 +79,7 @@ class Located:
 def check_data_config(cfg: DataConfig, files: bool = True) -> Located:
     """Check the name and options of ``cfg`` and (``files``) that its raw files exist; nothing
     is read."""
-    spec = dataset_spec(cfg.name)
+    spec = get_dataset(cfg.name)
     given = dict(cfg.options)
     selection = FieldSelection.pop(given)
     options = parse_options(spec.Config, given, cfg.name)
