@@ -8,9 +8,11 @@ a run started with a checkpointer that holds a state continues from it exactly.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ import torch
 
 from autoembed.config import ExperimentConfig, TrainConfig
 from autoembed.data.base import CTRData, Split, data_split
-from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoint
+from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoint, SearchContext
 from autoembed.embeddings.registry import get_method, make_config
 from autoembed.models import build_model
 from autoembed.results import ResultRow, git_revision
@@ -68,6 +70,7 @@ class _Run:
     spec: EmbeddingSpec
     method: type[EmbeddingMethod]
     method_config: Any
+    search_train: TrainConfig  # the search phase's settings (its epochs are a cap)
     checkpointer: Checkpointer | None
     artifacts_dir: Path | None
     on_row: Callable[[ResultRow], None] | None
@@ -99,13 +102,17 @@ def run_experiment(
         data = load_dataset(cfg.data)
     split = data_split(data, cfg.data.split_seed)
     method = get_method(cfg.method)
+    spec = EmbeddingSpec.from_data(data, cfg.model.dim, split.train)
+    search_train = _search_settings(cfg, method)
+    context = SearchContext(cfg.data.name, spec, _cap_steps(search_train, len(split.train)))
     run = _Run(
         cfg=cfg,
         data=data,
         split=split,
-        spec=EmbeddingSpec.from_data(data, cfg.model.dim, split.train),
+        spec=spec,
         method=method,
-        method_config=make_config(method, dict(cfg.method_params)),
+        method_config=make_config(method, dict(cfg.method_params), context),
+        search_train=search_train,
         checkpointer=checkpointer,
         artifacts_dir=Path(artifacts_dir) if artifacts_dir is not None else None,
         on_row=on_row,
@@ -133,28 +140,51 @@ def run_experiment(
     return run.rows
 
 
+def _search_settings(cfg: ExperimentConfig, method: type[EmbeddingMethod]) -> TrainConfig:
+    """The search phase's training settings: the user's, else the training ones with the
+    method's own epoch cap (a search ends as soon as it has found what it looks for)."""
+    if cfg.search_train is not None:
+        return cfg.search_train
+    epochs = method.default_search_epochs(cfg.data.name) if method.needs_search else None
+    return dataclasses.replace(cfg.train, epochs=epochs) if epochs else cfg.train
+
+
+def _cap_steps(train: TrainConfig, train_rows: int) -> int:
+    steps = train.epochs * math.ceil(train_rows / train.batch_size)
+    return min(steps, train.max_steps) if train.max_steps is not None else steps
+
+
 # --- phases ---------------------------------------------------------------------------------
 def _search(run: _Run, resume: dict | None) -> ResultRow | None:
     """Run the search phase; a failed row if it diverged."""
-    cfg = run.cfg.search_train or run.cfg.train
+    cfg = run.search_train
     embedding, trainer = _setup(run, "search", 0, lambda: run.method(run.spec, run.method_config),
                                 cfg, resume)
+    cap = _cap_steps(cfg, len(run.split.train))
+    save = _epoch_hook(run, "search", 0, "search", embedding, trainer)
+
+    def on_epoch(record: EpochRecord) -> None:
+        save(record)
+        if record.epoch == 1:  # the first epoch's drift tells what the cap allows
+            for message in embedding.check_search(trainer.steps, cap):
+                warnings.warn(f"{run.method.name}: {message}", RuntimeWarning, stacklevel=1)
+
     try:
-        trainer.fit(
-            stop_when=embedding.search_done,
-            on_epoch=_epoch_hook(run, "search", 0, "search", embedding, trainer),
-            early_stopping=False,
-            evaluate_test=False,
-        )
+        trainer.fit(stop_when=embedding.search_done, on_epoch=on_epoch, early_stopping=False,
+                    evaluate_test=False)
     except DivergedError as exc:
         return _diverged_row(run, "search", RetrainPoint("search"), embedding, trainer, exc)
     run.search_embedding = embedding
     run.points = list(embedding.retrain_points())
+    shortfall = embedding.search_shortfall()
     if not run.points:
         raise ValueError(
-            f"method {run.method.name!r} finished its search without proposing any retrain point; "
-            "check its targets or give the search more epochs (--search-epochs)"
+            f"method {run.method.name!r} finished its search ({trainer.steps} steps, cap {cap}) "
+            "without proposing any retrain point: " + ("; ".join(shortfall) or "check its targets")
+            + "; give the search more epochs (--search-epochs) or see the method's settings"
         )
+    for message in shortfall:
+        warnings.warn(f"{run.method.name}: {message}", RuntimeWarning, stacklevel=1)
     run.trace_path = _write_trace(run, embedding)
     return None
 

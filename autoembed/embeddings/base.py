@@ -53,6 +53,16 @@ class EmbeddingSpec:
         return cls(tuple(data.vocab_sizes), dim, counts, tuple(data.field_names))
 
 
+@dataclass(frozen=True)
+class SearchContext:
+    """What a method may size its defaults by: the dataset's name, its spec, and the search
+    phase's cap in optimizer steps (epochs x steps per epoch, or ``max_steps`` if smaller)."""
+
+    dataset: str
+    spec: EmbeddingSpec
+    search_steps: int
+
+
 @dataclass
 class RetrainPoint:
     """One configuration found by a search phase, to be retrained from scratch.
@@ -82,6 +92,18 @@ class EmbeddingMethod(nn.Module):
         super().__init__()
         self.spec = spec
         self.config = config
+
+    # --- configuration ------------------------------------------------------------------------
+    @classmethod
+    def configure(cls, params: dict[str, Any], context: SearchContext) -> Any:
+        """The Config for the user's ``params`` on this data; a method may fill the defaults
+        the user left out from ``context`` here (PEP does). Default: ``Config(**params)``."""
+        return cls.Config(**params)
+
+    @classmethod
+    def default_search_epochs(cls, dataset: str) -> int | None:
+        """Epoch cap of the search phase when the user sets none (None: the training epochs)."""
+        return None
 
     # --- the contract -------------------------------------------------------------------------
     def forward(self, ids: torch.Tensor) -> torch.Tensor:  # [B, F] int64 -> [B, F, D]
@@ -124,6 +146,15 @@ class EmbeddingMethod(nn.Module):
     def search_done(self) -> bool:
         """True once the search has found everything it looks for (ends the search early)."""
         return False
+
+    def check_search(self, step: int, cap_steps: int) -> list[str]:
+        """After the first search epoch: what the search is foreseen not to find within
+        ``cap_steps`` (a warning each). Raise ``ValueError`` when it can find nothing."""
+        return []
+
+    def search_shortfall(self) -> list[str]:
+        """After the search: what it looked for and did not find (a warning each)."""
+        return []
 
     def search_trace(self) -> list[dict[str, Any]]:
         """Rows describing the search over time (e.g. PEP's nonzeros per step)."""

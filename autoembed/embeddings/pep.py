@@ -42,11 +42,12 @@ import torch
 from torch import nn
 
 from autoembed.config import check_choices
-from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoint
+from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoint, SearchContext
 from autoembed.embeddings.masked import MaskedConfig, MaskedEmbedding, pruned_storage_bytes
 from autoembed.embeddings.pep_threshold import (
     Granularity,
     count_nonzeros,
+    drift_lr,
     is_per_feature,
     pruned_gather,
     pruned_mask,
@@ -72,6 +73,15 @@ RECOMMENDED: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 RECOMMENDED_SEARCH_EPOCHS = {"ml-1m": 45}
+DEFAULT_SEARCH_EPOCHS = 30  # the search cap elsewhere (the search ends once every target is met)
+# Where a dataset has no tuned entry, the defaults are sized from the table and the search cap
+# (``PEPConfig.recommended``): init at sigmoid(s) = Xavier bound / 64 (ml-1m's -8), and s's lr
+# such that the decay-only drift (``pep_threshold.drift_schedule``) reaches the smallest
+# target's threshold after this fraction of the cap: ml-1m's tuned schedules, in these units.
+SCHEDULE_FRACTION = {"global": 0.025, "dimension": 0.025, "field": 0.025, "field_dim": 0.025,
+                     "feature": 0.075, "feature_dim": 0.36}
+SHARED_THRESHOLD_DECAY = 0.1  # s's decay where one s serves many entries (see PEPConfig)
+INIT_FRACTION = 1 / 64
 
 
 @dataclass
@@ -145,15 +155,46 @@ class PEPConfig:
             raise ValueError(f"rewind_step must be >= 0, got {self.rewind_step}")
 
     @classmethod
-    def recommended(cls, dataset: str, granularity: str) -> PEPConfig:
-        """The tuned search settings for ``dataset`` (see ``RECOMMENDED``); unknown datasets get
-        the reference defaults."""
-        return cls(granularity=granularity, **RECOMMENDED.get(dataset, {}).get(granularity, {}))
+    def recommended(cls, dataset: str, granularity: str = "feature_dim", *,
+                    spec: EmbeddingSpec | None = None, search_steps: int | None = None,
+                    **given: Any) -> PEPConfig:
+        """Search settings for ``dataset``: the ``given`` ones (the user's), then the tuned ones
+        (``RECOMMENDED``), then, with ``spec`` and ``search_steps`` (the search cap), ones sized
+        so the targets are reached within the cap: an init at ``sigmoid(s) = bound / 64`` (Xavier
+        bound of the table), s's decay 0.1 for shared thresholds, exact counts at least every
+        1% of the cap (so each target gets its own snapshot), and an s learning rate whose
+        drift from the init reaches the smallest target's threshold after
+        ``SCHEDULE_FRACTION[granularity]`` of the cap. A given init without a given
+        ``threshold_lr`` gets the lr sized for that init (a saturated init drifts faster), so
+        ``threshold_init=-15`` on MovieLens-1M keeps the tuned schedule's timing."""
+        tuned = RECOMMENDED.get(dataset, {}).get(granularity, {})
+        params: dict[str, Any] = {**tuned, **given, "granularity": granularity}
+        if spec is None or not search_steps:
+            return cls(**params)
+        cfg = cls(**params)  # validates, and fills the reference defaults
+        bound = math.sqrt(6.0 / (spec.num_features + spec.dim))
+        if "threshold_init" not in params:
+            params["threshold_init"] = round(_logit(bound * INIT_FRACTION), 2)
+        if "count_every" not in params:  # at least ~100 counts over the cap: one per target
+            params["count_every"] = max(1, min(cfg.count_every, search_steps // 100))
+        if not is_per_feature(granularity) and "threshold_weight_decay" not in params:
+            params["threshold_weight_decay"] = SHARED_THRESHOLD_DECAY
+        own_init = "threshold_init" in given or "threshold_init" not in tuned
+        if "threshold_lr" not in given and (own_init or "threshold_lr" not in tuned):
+            smallest = min(t if t <= 1 else t / (spec.num_features * spec.dim) for t in cfg.targets)
+            goal = _logit(min(1 - smallest, 0.99) * bound)
+            decay = params.get("threshold_weight_decay", cfg.weight_decay)
+            steps = max(1, round(SCHEDULE_FRACTION[granularity] * search_steps))
+            lr = drift_lr(float(params["threshold_init"]), goal, decay, steps)
+            if lr is not None:
+                params["threshold_lr"] = float(f"{lr:.3g}")
+        return cls(**params)
 
     @staticmethod
     def recommended_search_epochs(dataset: str) -> int:
-        """Epoch cap for the search phase that the ``recommended`` settings were tuned with."""
-        return RECOMMENDED_SEARCH_EPOCHS.get(dataset, 10)
+        """Epoch cap of the search phase: the one the tuned settings were tuned with, else
+        ``DEFAULT_SEARCH_EPOCHS`` (a cap: the search stops once the last target is reached)."""
+        return RECOMMENDED_SEARCH_EPOCHS.get(dataset, DEFAULT_SEARCH_EPOCHS)
 
     @property
     def s_weight_decay(self) -> float:
@@ -202,6 +243,18 @@ class PEPEmbedding(EmbeddingMethod):
         self._optimizer: LazyRowAdam | None = None
         self._tables: tuple[LazyAdamTable, LazyAdamTable] | None = None
         self._pending: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    @classmethod
+    def configure(cls, params: dict[str, Any], context: SearchContext) -> PEPConfig:
+        """``PEPConfig.recommended`` for the data and search cap, the user's ``params`` first."""
+        given = dict(params)
+        granularity = given.pop("granularity", PEPConfig.granularity)
+        return PEPConfig.recommended(context.dataset, granularity, spec=context.spec,
+                                     search_steps=context.search_steps, **given)
+
+    @classmethod
+    def default_search_epochs(cls, dataset: str) -> int:
+        return PEPConfig.recommended_search_epochs(dataset)
 
     def _target_count(self, target: float) -> int:
         total = self.spec.num_features * self.spec.dim
@@ -383,6 +436,60 @@ class PEPEmbedding(EmbeddingMethod):
     def search_done(self) -> bool:
         return len(self.snapshots) == len(self.config.targets)
 
+    def check_search(self, step: int, cap_steps: int) -> list[str]:
+        """Forecast, from the first epoch, which pending targets the cap allows: a target is
+        reachable when the mean threshold's drift so far, or the trend of the exact counts,
+        brings it there by ``cap_steps`` (both optimistic: the drift slows later). Nothing
+        reachable and nothing reached is an error naming the init that would reach the targets."""
+        pending = self._pending_targets()
+        if not pending or step <= 0 or step >= cap_steps:
+            return []
+        self.materialize()
+        s_now = float(self.threshold.detach().mean())
+        rate = (s_now - self.config.threshold_init) / step  # s per step, so far
+        magnitudes = self.weight.detach().abs().flatten().float()
+        late = []
+        for target, count in pending:
+            tau = float(magnitudes.kthvalue(max(1, magnitudes.numel() - count)).values)
+            need = _logit(min(max(tau, 1e-30), 0.5))  # where s prunes all but ``count`` entries
+            # the decay pulls s toward 0: sigmoid(s) never passes 0.5 by drift
+            by_drift = (need - s_now) / rate if rate > 0 and tau < 0.5 else math.inf
+            if step + min(by_drift, self._steps_by_trend(count)) > cap_steps:
+                late.append((target, need))
+        if not late:
+            return []
+        init = max(need for _, need in late) - max(rate, 0.0) * 0.5 * cap_steps
+        names = ", ".join(f"{t:g}" for t, _ in late)
+        message = (
+            f"PEP target(s) {names} cannot be reached within the search cap of {cap_steps} steps "
+            f"from threshold_init {self.config.threshold_init:g}: after {step} steps s moved "
+            f"{s_now - self.config.threshold_init:+.3g} (to {s_now:.2f}); it must reach about "
+            f"{max(need for _, need in late):.2f}. "
+            + (f"threshold_init {init:.1f} would (or raise threshold_lr, or --search-epochs)"
+               if max(need for _, need in late) < 0 else
+               "Entries above 0.5 cannot be pruned by the decay's drift (it pulls s toward 0): "
+               "lower the model's lr or raise weight_decay so the table stays smaller")
+        )
+        if len(late) == len(self.config.targets):
+            raise ValueError(message)
+        return [message]
+
+    def _steps_by_trend(self, count: int) -> float:
+        """Steps until the exact nonzero count reaches ``count`` at its last measured rate."""
+        if len(self._last_counts) < 2:
+            return math.inf
+        (s0, n0), (s1, n1) = self._last_counts
+        rate = (n0 - n1) / max(s1 - s0, 1)
+        return (n1 - count) / rate if rate > 0 else math.inf
+
+    def search_shortfall(self) -> list[str]:
+        last = self.trace[-1] if self.trace else None
+        where = ("" if last is None else
+                 f" (at step {last['step']}: {last['nonzeros']} nonzeros, "
+                 f"{1 - last['sparsity']:.1%} of the table)")
+        return [f"PEP target {t:g} was not reached within the search{where}; it has no retrain row"
+                for t, _ in self._pending_targets()]
+
     def search_trace(self) -> list[dict[str, Any]]:
         return list(self.trace)
 
@@ -398,11 +505,14 @@ class PEPEmbedding(EmbeddingMethod):
 
     # --- retrain ------------------------------------------------------------------------------
     def retrain_points(self) -> list[RetrainPoint]:
+        """One point per reached target; each names the targets not reached (``""``: none)."""
+        unreached = ",".join(f"{t:g}" for t, _ in self._pending_targets())
         points = []
         for snap in sorted(self.snapshots, key=lambda s: -s.target_count):
             label = f"target={snap.target:.2f}" if snap.target <= 1 else f"target={int(snap.target)}"
             info = {"target": snap.target, "step": snap.step, "nonzeros": snap.nonzeros,
-                    "granularity": self.config.granularity, "reinit": self.config.reinit}
+                    "granularity": self.config.granularity, "reinit": self.config.reinit,
+                    "targets_not_reached": unreached}
             points.append(RetrainPoint(label, info, snap))
         return points
 
@@ -422,3 +532,7 @@ class PEPEmbedding(EmbeddingMethod):
             mask = torch.arange(self.spec.dim) < mask.sum(dim=1, keepdim=True)
         decay = cfg.weight_decay if cfg.retrain_weight_decay is None else cfg.retrain_weight_decay
         return MaskedEmbedding(self.spec, weight.cpu(), mask, MaskedConfig(weight_decay=decay))
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))

@@ -235,3 +235,18 @@ def predicted_pruning_start(threshold_init: float, lr: float, weight_decay: floa
         if step >= max_steps:
             return None
     return None
+
+
+def drift_lr(threshold_init: float, goal: float, weight_decay: float, steps: int) -> float | None:
+    """The Adam lr at which the decay-only drift from ``threshold_init`` passes ``goal`` (an
+    ``s``) after about ``steps`` steps (bisection on log lr); None when the init is already past
+    it or the decay is 0 (nothing drifts)."""
+    if threshold_init >= goal or weight_decay <= 0:
+        return None
+    magnitude = 1.0 / (1.0 + math.exp(-goal))
+    lo, hi = 1e-7, 100.0
+    for _ in range(40):
+        mid = math.sqrt(lo * hi)
+        start = predicted_pruning_start(threshold_init, mid, weight_decay, magnitude, steps)
+        lo, hi = (mid, hi) if start is None or start > steps else (lo, mid)
+    return hi

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoembed.embeddings.base import EmbeddingMethod
+from autoembed.embeddings.base import EmbeddingMethod, SearchContext
 from autoembed.plugins import Param, PluginInfo, Registry, UnknownPluginError
 
 GROUP = "autoembed.methods"
@@ -35,6 +35,10 @@ def get_method(name: str) -> type[EmbeddingMethod]:
     return METHODS.get(name)
 
 
-def make_config(cls: type[EmbeddingMethod], params: dict[str, Any]) -> Any:
-    """``cls.Config(**params)`` with a clear error naming unknown hyperparameters."""
-    return METHODS.config(cls, params)
+def make_config(
+    cls: type[EmbeddingMethod], params: dict[str, Any], context: SearchContext | None = None
+) -> Any:
+    """``cls.Config(**params)`` with a clear error naming unknown hyperparameters; with
+    ``context``, ``cls.configure`` (which may fill data-sized defaults the user left out)."""
+    config = METHODS.config(cls, params)
+    return config if context is None else cls.configure(params, context)
