@@ -8,14 +8,44 @@ error and never hides the others.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.metadata
 import traceback
 import types
 import typing
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T", bound=type)
+
+
+def entry_points(group: str) -> list[importlib.metadata.EntryPoint]:
+    """The installed entry points of ``group``; where autoembed itself runs from a source
+    checkout that is not installed (``PYTHONPATH=.``, as on a bare GPU machine), its built-ins
+    come from the checkout's ``pyproject.toml``, the one place they are declared."""
+    found = list(importlib.metadata.entry_points(group=group))
+    return found + [ep for ep in _checkout_entry_points() if ep.group == group]
+
+
+@functools.cache
+def _checkout_entry_points() -> tuple[importlib.metadata.EntryPoint, ...]:
+    try:
+        importlib.metadata.distribution("autoembed")
+        return ()  # installed: its metadata already holds the built-ins
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: install the package (pip install -e .)
+        return ()
+    try:
+        groups = tomllib.loads(pyproject.read_text())["project"]["entry-points"]
+    except (OSError, KeyError, ValueError):
+        return ()
+    return tuple(importlib.metadata.EntryPoint(name, value, group)
+                 for group, eps in groups.items() for name, value in eps.items())
 
 
 class UnknownPluginError(KeyError, ValueError):

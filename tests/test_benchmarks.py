@@ -70,3 +70,37 @@ def test_gpu_check_fails_clearly_without_cuda() -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "gpu_check: no CUDA device" in done.stderr
+
+
+BARE = """
+import importlib.abc, importlib.machinery, runpy, sys
+MISSING = {"ray", "optuna", "yaml", "tqdm", "xxhash", "matplotlib"}
+class Missing(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    # what a GPU machine's python lacks (it has torch, numpy, pandas, pyarrow): found with no
+    # origin (torch skips those), failing to load like an uninstalled package
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in MISSING:
+            return importlib.machinery.ModuleSpec(name, self)
+    def create_module(self, spec):
+        raise ModuleNotFoundError(f"No module named {spec.name!r} (hidden by the test)")
+    def exec_module(self, module):
+        pass
+sys.meta_path.insert(0, Missing())
+sys.path.insert(0, "benchmarks")
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_gpu_check_scripts_run_with_only_torch_numpy_pandas_pyarrow(tmp_path: Path) -> None:
+    """gpu_check.sh's scripts import nothing beyond torch, numpy, pandas and pyarrow (and the
+    project on PYTHONPATH): no Ray, Optuna, yaml, tqdm, xxhash or matplotlib."""
+    env = {**ENV, "PYTHONPATH": str(ROOT), "AUTOEMBED_PEP_KERNEL": "0"}  # imports, not kernels
+    figures = tmp_path / "gpu_check.json"
+    for script in (["benchmarks/ceiling.py", "--smoke-test", "--models", "fm"],
+                   ["benchmarks/criteo_scale.py", "--smoke-test", "--pep-modes", "dense",
+                    "--cache-dir", str(tmp_path)]):
+        cmd = [sys.executable, "-c", BARE, *script, "--threads", "1", "--json", str(figures)]
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    assert set(json.loads(figures.read_text())) == {"ceiling_ml1m", "criteo_scale"}

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pv
-from tqdm.auto import tqdm
 
 from autoembed.data.lines import BOM, Columns, split_columns
 from autoembed.data.report import ParseReport
+from autoembed.progress import progress_bar
 
 
 def iter_blocks(
@@ -24,7 +24,7 @@ def iter_blocks(
     (``\\r\\n`` turned into ``\\n``), about ``chunk_bytes`` each; a leading UTF-8 BOM is dropped."""
     next_line = 1
     leftover = b""
-    bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=desc or path.name,
+    bar = progress_bar(total=path.stat().st_size, unit="B", unit_scale=True, desc=desc or path.name,
                disable=not progress, leave=False)
     with path.open("rb") as fh, bar:
         while block := fh.read(chunk_bytes):

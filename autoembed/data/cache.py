@@ -1,7 +1,7 @@
 """The parsed-array cache: one folder per (raw content hash, options), written atomically.
 
 A folder holds ``.npy`` arrays (memory-mapped on load) and ``meta.json``, which is written last
-and records every array's shape and xxh3-128 checksum. A folder whose shapes do not match is
+and records every array's shape and checksum (xxh3-128; blake2b-128 without xxhash). A folder whose shapes do not match is
 treated as absent and rebuilt; one whose checksums do not match is rebuilt with a warning. The
 checksums are verified once per process and file state (size, mtime, ctime, inode): an edit in
 place changes the ctime even when the size and mtime are put back.
@@ -20,13 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import xxhash
+
+try:
+    import xxhash
+except ImportError:  # a bare environment (benchmarks/gpu_check.sh): blake2b, slower, same job
+    xxhash = None
 
 from autoembed.data.base import CTRData
 
 FORMAT_VERSION = 3  # bump when a parser's output changes, so old cache entries are not reused
 _HASH_BLOCK = 8 << 20
 ARRAY_FIELDS = ("ids", "labels", "feature_counts", "planted_dims", "teacher_probs", "split_parts")
+CHECKSUM = "xxh3_128" if xxhash is not None else "blake2b_128"  # what new entries record
 _VERIFIED: dict[str, tuple[int, ...]] = {}  # array file -> its stamp when its checksum matched
 
 
@@ -37,9 +42,16 @@ def file_stamp(path: Path) -> tuple[int, ...]:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
-def file_checksum(path: Path) -> str:
-    """xxh3-128 of a file's bytes (several GB/s: cheap next to reading the file at all)."""
-    digest = xxhash.xxh3_128()
+def file_checksum(path: Path, algorithm: str = CHECKSUM) -> str:
+    """``algorithm`` (xxh3-128, several GB/s: cheap next to reading the file at all; or
+    blake2b-128 where xxhash is not installed) of a file's bytes."""
+    if algorithm == "xxh3_128" and xxhash is not None:
+        digest = xxhash.xxh3_128()
+    elif algorithm == "blake2b_128":
+        digest = hashlib.blake2b(digest_size=16)
+    else:
+        raise ValueError(f"checksum {algorithm!r} is not available here (xxh3_128 needs the "
+                         "xxhash package)")
     with path.open("rb") as fh:
         while block := fh.read(_HASH_BLOCK):
             digest.update(block)
@@ -104,7 +116,13 @@ def load_entry(folder: Path) -> CTRData | None:
             arr = np.load(path, mmap_mode="r")
             if list(arr.shape) != list(recorded["shape"]):
                 return None
-            if not _checksum_matches(path, recorded["xxh3_128"]):
+            algorithm = next((a for a in ("xxh3_128", "blake2b_128") if a in recorded), "xxh3_128")
+            if algorithm == "xxh3_128" and xxhash is None:
+                warnings.warn(f"cache entry {folder} was checksummed with xxh3, and the xxhash "
+                              "package is not installed here: rebuilding it", RuntimeWarning,
+                              stacklevel=2)
+                return None
+            if not _checksum_matches(path, algorithm, recorded[algorithm]):
                 warnings.warn(f"cache entry {folder}: {key}.npy does not match its checksum "
                               "(damaged or edited); rebuilding it", RuntimeWarning, stacklevel=2)
                 return None
@@ -120,12 +138,12 @@ def load_entry(folder: Path) -> CTRData | None:
     )
 
 
-def _checksum_matches(path: Path, expected: str) -> bool:
+def _checksum_matches(path: Path, algorithm: str, expected: str) -> bool:
     """Whether ``path`` hashes to ``expected``; read once per process while its stamp holds."""
     key, stamp = str(path.resolve()), file_stamp(path)
     if _VERIFIED.get(key) == stamp:
         return True
-    if file_checksum(path) != expected:
+    if file_checksum(path, algorithm) != expected:
         return False
     _VERIFIED[key] = stamp
     return True
@@ -139,7 +157,7 @@ def build_entry(folder: Path, build: Callable[[Path], dict[str, Any]]) -> CTRDat
         meta = build(tmp)
         meta["arrays"] = {
             key: {"shape": list(np.load(tmp / f"{key}.npy", mmap_mode="r").shape),
-                  "xxh3_128": file_checksum(tmp / f"{key}.npy")}
+                  CHECKSUM: file_checksum(tmp / f"{key}.npy")}
             for key in ARRAY_FIELDS
             if (tmp / f"{key}.npy").exists()
         }

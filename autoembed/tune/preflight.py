@@ -15,7 +15,7 @@ from typing import Any
 from autoembed.config import ExperimentConfig
 from autoembed.tune.plan import experiment_config, grid_points, groups, point_label
 from autoembed.tune.spaces import MethodSpace, ResourcesSpec, SweepSpec
-from autoembed.tune.validate import SpecError
+from autoembed.typed import SpecError
 
 MAX_CORNERS = 4096  # beyond this many combinations, each value is checked on its own
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autoembed.config import DataConfig, ModelConfig, TrainConfig
-from autoembed.tune.validate import SpecError, build, check_value, field_types, read_yaml
+from autoembed.typed import SpecError, build, check_value, field_types, read_yaml
 
 SEARCHERS = ("grid", "random", "optuna")
 SAMPLERS = ("tpe", "nsga2")

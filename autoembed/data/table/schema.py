@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from autoembed.tune.validate import SpecError, build, read_yaml
+from autoembed.typed import SpecError, build, read_yaml
 
 ColumnType = Literal["string", "int", "float"]
 Buckets = Literal["log_square", "log2", "quantile"]

@@ -1,4 +1,7 @@
-"""Build a dataclass from a user's dict (YAML) with errors that name the key and the expectation."""
+"""Build a dataclass from a user's dict (YAML) with errors that name the key and the expectation.
+
+Core, not tuning: search spaces, table schemas and CLI parameters all go through it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,6 @@ import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
-
-import yaml
 
 from autoembed.config import check_keys
 
@@ -81,6 +82,8 @@ def check_value(value: Any, tp: Any, where: str) -> Any:
 
 def read_yaml(path: Path, what: str, hint: str = "") -> Any:
     """The content of YAML file ``path`` (a ``what``); a clear error when absent or invalid."""
+    import yaml  # only where YAML is read: the GPU check runs without pyyaml
+
     if not path.is_file():
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist{hint}")
     try:
