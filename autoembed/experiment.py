@@ -29,6 +29,7 @@ from autoembed.models import build_model
 from autoembed.results import ResultRow, git_revision
 from autoembed.training.records import EpochRecord, TrainResult
 from autoembed.training.seeding import seed_everything
+from autoembed.training.state_io import load_state, trusting
 from autoembed.training.trainer import DivergedError, Trainer
 
 STATE_VERSION = 1
@@ -43,7 +44,8 @@ class Checkpointer(Protocol):
 
 
 class FileCheckpointer:
-    """A checkpointer in one file (``torch.save``; written atomically)."""
+    """A checkpointer in one file (``torch.save``; written atomically; loaded through
+    :func:`load_state`, which runs no code from the file)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -51,7 +53,7 @@ class FileCheckpointer:
     def load(self) -> dict | None:
         if not self.path.exists():
             return None
-        return torch.load(self.path, weights_only=False)  # the state holds modules and rows
+        return load_state(self.path)
 
     def save(self, state: dict, metrics: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +120,10 @@ def run_experiment(
         on_row=on_row,
         on_epoch=on_epoch,
     )
-    resume = checkpointer.load() if checkpointer is not None else None
+    resume = None
+    if checkpointer is not None:
+        with trusting(method.__module__):  # the method's own classes may be in its state
+            resume = checkpointer.load()
     if resume is not None:
         _restore(run, resume)
 

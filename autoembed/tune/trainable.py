@@ -18,6 +18,7 @@ from ray import tune
 from autoembed.config import ExperimentConfig
 from autoembed.data.base import CTRData
 from autoembed.results import ResultRow
+from autoembed.training.state_io import load_state
 from autoembed.tune.plan import experiment_config, point_label
 from autoembed.tune.spaces import SweepSpec, import_plugins
 
@@ -83,7 +84,7 @@ class TrialReporter:
         if checkpoint is None:
             return None
         with checkpoint.as_directory() as folder:
-            state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+            state = load_state(Path(folder) / STATE_FILE)
         self.earlier_seconds = float(state.pop(SECONDS_KEY, 0.0))
         return state
 
