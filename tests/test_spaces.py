@@ -31,10 +31,16 @@ def write(tmp_path: Path, raw: dict) -> Path:
     return path
 
 
-def assert_ray_not_started() -> None:
+@pytest.fixture(autouse=True)
+def ray_forbidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation must fail before Ray: starting it here fails the test (whether or not an
+    earlier test of the session left a Ray instance up)."""
     import ray
 
-    assert not ray.is_initialized()
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Ray was started while a spec was being validated")
+
+    monkeypatch.setattr(ray, "init", refuse)
 
 
 @pytest.mark.parametrize("name", ["smoke", "quickstart", "pep_paper", "comparison", "study_ml1m",
@@ -77,7 +83,6 @@ def test_misspelled_top_level_key_lists_allowed(tmp_path: Path) -> None:
     raw = base() | {"seedz": [0]}
     with pytest.raises(SpecError, match=r"unknown key\(s\) \['seedz'\].*allowed keys are: .*seeds"):
         load_spec(write(tmp_path, raw))
-    assert_ray_not_started()
 
 
 def test_misspelled_train_key(tmp_path: Path) -> None:
@@ -90,7 +95,6 @@ def test_unknown_method_lists_registered_ones(tmp_path: Path) -> None:
     raw = base() | {"methods": {"pepp": {}}}
     with pytest.raises(SpecError, match=r"methods.pepp: unknown method 'pepp'; available methods: .*uniform"):
         load_spec(write(tmp_path, raw))
-    assert_ray_not_started()
 
 
 def test_a_method_label_keeps_two_variants_of_one_method_apart(tmp_path: Path) -> None:
@@ -112,14 +116,12 @@ def test_a_method_label_keeps_two_variants_of_one_method_apart(tmp_path: Path) -
     raw["methods"]["pep-prefix"] = {"methd": "pep"}
     with pytest.raises(SpecError, match=r"allowed keys are: method, space, trials"):
         load_spec(write(tmp_path, raw))
-    assert_ray_not_started()
 
 
 def test_negative_epochs_named(tmp_path: Path) -> None:
     raw = base() | {"train": {"epochs": -1}}
     with pytest.raises(SpecError, match=r"train: epochs must be >= 1, got -1"):
         load_spec(write(tmp_path, raw))
-    assert_ray_not_started()
 
 
 @pytest.mark.parametrize(
