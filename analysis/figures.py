@@ -313,7 +313,7 @@ def sizes_vs_frequency_figure(df: pd.DataFrame, out_dir: Path) -> FigureResult:
         panels.append((row, counts, dims))
     if not panels:
         result.skipped = ("no frequencies — store <experiment>/artifacts/<dataset>/"
-                          "feature_counts.npy (analysis.artifacts.save_dataset_artifacts) or a "
+                          "feature_counts.npy (autoembed.results.artifacts.save_dataset_artifacts) or a "
                           f"feature_counts_path column (datasets: {sorted(set(missing))})")
         return result
     apply_style()
@@ -366,7 +366,7 @@ def synthetic_recovery_figure(df: pd.DataFrame, out_dir: Path) -> FigureResult:
             panels.append((row, planted, dims))
     if not panels:
         result.skipped = ("no planted sizes — store <experiment>/artifacts/<dataset>/"
-                          "planted_dims.npy (analysis.artifacts.save_dataset_artifacts) or a "
+                          "planted_dims.npy (autoembed.results.artifacts.save_dataset_artifacts) or a "
                           "planted_dims_path column")
         return result
     apply_style()

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.artifacts import FEATURE_COUNTS, PLANTED_DIMS, dataset_artifact_path
 from autoembed.results import PLACE_COLUMNS, REQUIRED_COLUMNS
+from autoembed.results.artifacts import FEATURE_COUNTS, PLANTED_DIMS, dataset_artifact_path
 
 RESULTS_FILES = ("results.parquet", "results.csv")  # preferred first
 INT_COLUMNS = ("seed", "params", "storage_bytes", "dense_params", "epochs", "best_epoch",

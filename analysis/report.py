@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.artifacts import environment_info, load_environment
 from analysis.budgets import best_at_budgets, budget_label, budget_pivot, write_budget_tables
 from analysis.costs import cost_table
 from analysis.figures import FigureResult, all_figures, synthetic_scores
 from analysis.load import load_results
 from analysis.pareto import config_means, hypervolume_table, overall_fronts
 from analysis.tables import html_table, markdown_table
+from autoembed.results.artifacts import environment_info, load_environment
 
 FIGURES_DIR = "figures"
 

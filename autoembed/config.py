@@ -48,16 +48,6 @@ def check_choices(obj: Any) -> None:
             raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
-def check_keys(cls: type, given: dict[str, Any], where: str) -> None:
-    """Raise a clear error for keys of ``given`` that ``cls`` (a dataclass) does not have."""
-    allowed = [f.name for f in fields(cls)]
-    unknown = sorted(set(given) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) {unknown} in {where}; allowed keys are: {', '.join(allowed)}"
-        )
-
-
 @dataclass
 class DataConfig:
     name: str = "synthetic"  # a registered dataset (autoembed datasets list)

@@ -27,6 +27,7 @@ from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoi
 from autoembed.embeddings.registry import get_method, make_config
 from autoembed.models import build_model
 from autoembed.results import ResultRow, git_revision
+from autoembed.training.metrics import bayes_auc as teacher_auc
 from autoembed.training.records import EpochRecord, TrainResult
 from autoembed.training.seeding import seed_everything
 from autoembed.training.state_io import load_state, trusting
@@ -62,6 +63,17 @@ class FileCheckpointer:
         os.replace(tmp, self.path)
 
 
+@dataclass(frozen=True)
+class RowStamp:
+    """What a run's rows say beyond the run itself: the driver's names for it. Rows are made
+    complete, never patched afterwards."""
+
+    dataset: str = ""  # the dataset's label (default: its name)
+    method: str = ""  # the method's label (default: its registered name)
+    trial_id: str = ""
+    clock: Callable[[], float] | None = None  # the trial's wall seconds so far (info.trial_seconds)
+
+
 @dataclass
 class _Run:
     """What a trial carries between phases; everything here is part of the saved state."""
@@ -77,6 +89,7 @@ class _Run:
     artifacts_dir: Path | None
     on_row: Callable[[ResultRow], None] | None
     on_epoch: Callable[[dict], None] | None
+    stamp: RowStamp
     rows: list[ResultRow] = field(default_factory=list)
     search_embedding: EmbeddingMethod | None = None
     points: list[RetrainPoint] | None = None
@@ -91,8 +104,9 @@ def run_experiment(
     artifacts_dir: Path | None = None,
     on_row: Callable[[ResultRow], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    stamp: RowStamp | None = None,
 ) -> list[ResultRow]:
-    """Run one trial and return its rows (one per evaluated point).
+    """Run one trial and return its rows (one per evaluated point, labelled by ``stamp``).
 
     ``on_row`` is called as each row is finished (rows restored from a checkpoint are returned
     but not announced again); ``on_epoch`` gets ``{phase, point, epoch, val_auc, val_logloss,
@@ -119,6 +133,7 @@ def run_experiment(
         artifacts_dir=Path(artifacts_dir) if artifacts_dir is not None else None,
         on_row=on_row,
         on_epoch=on_epoch,
+        stamp=stamp or RowStamp(),
     )
     resume = None
     if checkpointer is not None:
@@ -309,17 +324,15 @@ def _row(
     dims = np.asarray(embedding.feature_dims())
     bayes_auc = recovery = None
     if data.teacher_probs is not None:
-        from autoembed.data.synthetic import bayes_auc as teacher_auc
-
         bayes_auc = teacher_auc(data, run.split.test)
     if data.planted_dims is not None:
         from autoembed.data.synthetic import recovery_score
 
         recovery = float(recovery_score(dims, data.planted_dims, spec.feature_counts))
     return ResultRow(
-        dataset=data.name,
+        dataset=run.stamp.dataset or data.name,
         model=cfg.model.name,
-        method=run.method.name,
+        method=run.stamp.method or run.method.name,
         seed=cfg.train.seed,
         phase=phase,
         point=point.label,
@@ -338,7 +351,9 @@ def _row(
         embedding_dim=cfg.model.dim,
         hparams=asdict(run.method_config),
         info={**point.info, "precision": precision,
-              **{f"model_{k}": v for k, v in cfg.model.params.items()}},  # the model's own, as set
+              **{f"model_{k}": v for k, v in cfg.model.params.items()},  # the model's own, as set
+              **({"trial_seconds": round(run.stamp.clock(), 3)} if run.stamp.clock else {})},
+        trial_id=run.stamp.trial_id,
         git_rev=git_revision(),
         bayes_auc=bayes_auc,
         recovery=recovery,

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from autoembed.typed import check_keys
+
 T = TypeVar("T", bound=type)
 
 
@@ -213,11 +215,6 @@ class Registry(Generic[T]):
 
     def config(self, cls: T, params: dict[str, Any]) -> Any:
         """``cls.Config(**params)`` with a clear error naming unknown keys and the allowed ones."""
-        allowed = [f.name for f in dataclasses.fields(cls.Config)]
-        unknown = sorted(set(params) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"unknown {self.param_word}(s) {unknown} for {self.kind} {getattr(cls, 'name', cls.__name__)!r}; "
-                f"allowed: {', '.join(allowed) or '(none)'}"
-            )
+        where = f"{self.kind} {getattr(cls, 'name', cls.__name__)!r}"
+        check_keys(cls.Config, params, where, what=self.param_word)
         return cls.Config(**params)

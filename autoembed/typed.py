@@ -8,16 +8,28 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
-
-from autoembed.config import check_keys
 
 T = TypeVar("T")
 
 
 class SpecError(ValueError):
     """A search-space file is invalid; the message names the key and what was expected."""
+
+
+def check_keys(
+    allowed: type | Iterable[str], given: Iterable[str], where: str,
+    error: type[Exception] = ValueError, what: str = "key",
+) -> None:
+    """Raise ``error`` naming the keys of ``given`` not in ``allowed`` (names, or the fields of
+    a dataclass) and listing the allowed ones."""
+    names = [f.name for f in dataclasses.fields(allowed)] if isinstance(allowed, type) else list(allowed)
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise error(f"unknown {what}(s) {unknown} in {where}; allowed {what}s are: "
+                    f"{', '.join(names) or '(none)'}")
 
 
 def _type_name(tp: Any) -> str:
@@ -104,10 +116,7 @@ def build(cls: type[T], given: Any, where: str) -> T:
         given = {}
     if not isinstance(given, dict):
         raise SpecError(f"{where}: expected a mapping of {cls.__name__} fields, got {given!r}")
-    try:
-        check_keys(cls, given, where)
-    except ValueError as exc:
-        raise SpecError(str(exc)) from None
+    check_keys(cls, given, where, SpecError)
     types_ = field_types(cls)
     values = {k: check_value(v, types_[k], f"{where}.{k}") for k, v in given.items()}
     try:

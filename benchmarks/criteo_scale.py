@@ -36,12 +36,12 @@ from preprocess import status_mb
 from autoembed.config import DataConfig, ModelConfig, TrainConfig
 from autoembed.data import load_dataset
 from autoembed.data.base import CTRData, Split, split_indices
-from autoembed.data.synthetic import bayes_auc
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec
 from autoembed.embeddings.pep import PEPConfig, PEPEmbedding
 from autoembed.embeddings.uniform import UniformEmbedding
 from autoembed.models import build_model
 from autoembed.training import Trainer
+from autoembed.training.metrics import bayes_auc
 
 CRITEO_ROWS = 45_840_617  # Kaggle train.txt
 CRITEO_FIELDS = 39  # 13 integer + 26 categorical

@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from analysis.artifacts import save_dataset_artifacts, save_environment
 from analysis.budgets import best_at_budgets, t_quantile_95
 from analysis.figures import all_figures
 from analysis.load import ResultsSchemaError, load_results
 from analysis.pareto import config_means, hypervolume, hypervolume_table, pareto_front
 from analysis.style import method_colour
 from autoembed.results import ResultRow
+from autoembed.results.artifacts import save_dataset_artifacts, save_environment
 
 N_FEATURES = 300
 DIM = 8

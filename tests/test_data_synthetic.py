@@ -9,11 +9,11 @@ from autoembed.config import DataConfig
 from autoembed.data import load_dataset, split_indices
 from autoembed.data.synthetic import (
     SyntheticOptions,
-    bayes_auc,
     make_teacher,
     recovery_metrics,
     recovery_score,
 )
+from autoembed.training.metrics import bayes_auc
 
 
 def tiny(tmp_path, sub="c", **options):

@@ -16,7 +16,7 @@ from autoembed.data.registry import discover_datasets, get_dataset
 from autoembed.data.synthetic import PRESETS, Scale
 from autoembed.models import build_model, discover_models, model_config
 from autoembed.tune.driver import spec_to_raw
-from autoembed.tune.plan import experiment_config, trial_configs
+from autoembed.tune.plan import trial_configs
 from autoembed.tune.spaces import SpecError, load_spec, parse_spec
 
 MODELS = ("autoint", "deepfm", "fm", "lr")
@@ -41,9 +41,9 @@ def test_built_ins_register_through_entry_points() -> None:
 
 
 def test_model_parameters_are_typed_and_checked() -> None:
-    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['dropout'\] for model 'fm'; allowed: \(none\)"):
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['dropout'\] in model 'fm'; allowed parameters are: \(none\)"):
         model_config("fm", {"dropout": 0.1})
-    with pytest.raises(ValueError, match=r"for model 'deepfm'; allowed: dnn_hidden, dropout, batch_norm"):
+    with pytest.raises(ValueError, match=r"in model 'deepfm'; allowed parameters are: dnn_hidden, dropout, batch_norm"):
         model_config("deepfm", {"dropuot": 0.1})
     with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
         model_config("deepfm", {"dropout": 1.5})
@@ -96,7 +96,7 @@ def base() -> dict:
 def test_spec_model_parameters_reach_the_model(tmp_path: Path) -> None:
     spec = parse_spec(base())
     assert spec.models == [ModelConfig("deepfm", 8, {"dnn_hidden": (16, 16)})]
-    configs = [experiment_config(spec, t["group"], t["params"]) for t in trial_configs(spec)]
+    configs = [t.config for t in trial_configs(spec)]
     assert [c.model.params for c in configs] == [
         {"dnn_hidden": (16, 16), "dropout": 0.0}, {"dnn_hidden": (16, 16), "dropout": 0.2}]
     again = parse_spec(spec_to_raw(spec))  # saved with a sweep, loaded back on resume

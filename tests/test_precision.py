@@ -14,7 +14,7 @@ from test_trainer import make_trainer, toy_data
 from autoembed.cli import main
 from autoembed.config import TrainConfig
 from autoembed.models.precision import DEFAULT_PRECISION, Logit, resolve_precision
-from autoembed.tune.plan import experiment_config, trial_configs
+from autoembed.tune.plan import trial_configs
 from autoembed.tune.spaces import SpecError, load_spec
 
 
@@ -89,7 +89,7 @@ def test_search_spaces_take_precision_as_a_typed_choice(tmp_path: Path) -> None:
     spec = load_spec(path)
     assert spec.train.precision == "bf16"
     trials = trial_configs(spec)
-    assert sorted(experiment_config(spec, t["group"], t["params"]).train.precision
+    assert sorted(t.config.train.precision
                   for t in trials) == ["bf16", "fp32"]
     raw["train"]["precision"] = "fp16"
     path.write_text(yaml.safe_dump(raw))

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from autoembed.tune.driver import smoke_spec, spec_to_raw
-from autoembed.tune.plan import count_trials, experiment_config, random_points, trial_configs
+from autoembed.tune.plan import count_trials, random_points, trial_configs
 from autoembed.tune.spaces import SpecError, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,14 +57,14 @@ def test_quickstart_is_the_documented_grid() -> None:
     trials = trial_configs(spec)
     by_method: dict[str, int] = {}
     for t in trials:
-        by_method[t["group"]["method"]] = by_method.get(t["group"]["method"], 0) + 1
+        by_method[t.method] = by_method.get(t.method, 0) + 1
     assert by_method == {"pep": 4, "uniform": 4, "mde": 2}
     assert {d.options["scale"] for d in spec.datasets} == {"small"}
 
 
 def test_pep_paper_grid_covers_granularity_by_init() -> None:
     spec = load_spec(SPACES / "pep_paper.yaml")
-    pep = [t["params"] for t in trial_configs(spec) if t["group"]["method"] == "pep"]
+    pep = [t.params for t in trial_configs(spec) if t.method == "pep"]
     pairs = {(p["granularity"], p["threshold_init"]) for p in pep}
     assert len(pairs) == 4 * 5
     assert {d.name for d in spec.datasets} == {"ml-1m", "criteo", "avazu"}
@@ -104,8 +104,8 @@ def test_a_method_label_keeps_two_variants_of_one_method_apart(tmp_path: Path) -
     }}
     spec = load_spec(write(tmp_path, raw))
     trials = trial_configs(spec)
-    assert [t["group"]["method"] for t in trials] == ["pep", "pep-prefix"]  # the results' name
-    configs = [experiment_config(spec, t["group"], t["params"]) for t in trials]
+    assert [t.method for t in trials] == ["pep", "pep-prefix"]  # the results' name
+    configs = [t.config for t in trials]
     assert [c.method for c in configs] == ["pep", "pep"]  # the registered method
     assert configs[1].method_params["retrain_mask"] == "prefix"
     again = parse_spec(spec_to_raw(spec))  # saved with the sweep and loaded back on resume
@@ -160,7 +160,7 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_values_are_coerced_to_declared_types() -> None:
     raw = base() | {"methods": {"pep": {"space": {"threshold_init": [-5, -1], "targets": [0.5, 0.1]}}}}
     spec = parse_spec(raw)
-    params = [t["params"] for t in trial_configs(spec)]
+    params = [t.params for t in trial_configs(spec)]
     assert params == [
         {"threshold_init": -5.0, "targets": (0.5, 0.1)},
         {"threshold_init": -1.0, "targets": (0.5, 0.1)},
@@ -176,7 +176,7 @@ def test_grid_is_method_points_times_seeds() -> None:
     }
     spec = parse_spec(raw)
     assert count_trials(spec) == (2 + 3) * 3
-    seeds = {t["group"]["seed"] for t in trial_configs(spec)}
+    seeds = {t.seed for t in trial_configs(spec)}
     assert seeds == {0, 1, 2}
 
 
@@ -192,7 +192,7 @@ def test_random_points_are_seeded_and_in_range() -> None:
     first, second = trial_configs(spec), trial_configs(parse_spec(raw))
     assert first == second and len(first) == 5
     for t in first:
-        p = t["params"]
+        p = t.params
         assert 0.1 <= p["alpha"] <= 0.5 and 2 <= p["d0"] <= 8 and p["round_pow2"] in (True, False)
     space = spec.methods[0]
     assert random_points(space, 5, seed=1) != random_points(space, 5, seed=2)
@@ -206,7 +206,7 @@ def test_experiment_config_applies_scoped_overrides() -> None:
     }
     spec = parse_spec(raw)
     t = trial_configs(spec)[0]
-    cfg = experiment_config(spec, t["group"], t["params"])
+    cfg = t.config
     assert cfg.model.dim == 4 and cfg.train.lr == 0.01 and cfg.method_params == {"init_std": 0.1}
     assert cfg.train.seed == 7 and cfg.search_train is not None and cfg.search_train.seed == 7
     assert cfg.search_train.lr == 0.01 and cfg.search_train.epochs == 5
@@ -220,7 +220,7 @@ def test_search_scope_overrides_only_the_search_phase() -> None:
     }
     spec = parse_spec(raw)
     t = trial_configs(spec)[0]
-    cfg = experiment_config(spec, t["group"], t["params"])
+    cfg = t.config
     assert cfg.train.epochs == 8 and cfg.train.lr == 0.01
     assert cfg.search_train is not None and cfg.search_train.epochs == 30
     assert cfg.search_train.lr == 0.01

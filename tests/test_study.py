@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from analysis.costs import cost_table
+from analysis.export import export_results
 from analysis.load import load_feature_dims, load_results
 from autoembed.cli import main
-from autoembed.study import export_results, run_study
+from autoembed.study import run_study
 
 pytestmark = pytest.mark.ray
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from sweep_helpers import attempts, flaky_spec, read_rows
 
+from autoembed.cli import main
 from autoembed.results import REQUIRED_COLUMNS
 from autoembed.tune.driver import run_sweep
 from autoembed.tune.spaces import load_spec
@@ -76,3 +78,33 @@ def test_optuna_gives_each_method_its_budget(ray_session, tmp_path: Path) -> Non
     assert (df["status"] == "ok").all()
     assert df.groupby("method")["trial_id"].nunique().to_dict() == {"mde": 2, "uniform": 2}
     assert df[df["method"] == "mde"]["hp_alpha"].between(0.1, 0.5).all()
+
+
+def test_a_sweep_with_a_diverged_point_exits_nonzero_and_keeps_it_off_the_front(
+    ray_session, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    spec = {
+        "name": "diverge", "storage_path": str(tmp_path),
+        "datasets": [{"name": "synthetic", "options": {"scale": "tiny"}}],
+        "models": [{"name": "fm", "dim": 4}],
+        "methods": {"uniform": {"space": {"train.lr": [0.003, 1000.0]}}},
+        "train": {"epochs": 1, "max_steps": 30, "threads": 1},
+        "max_failures": 0,
+    }
+    path = tmp_path / "diverge.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["sweep", str(path), "--name", "d"]) == 1
+    printed = capsys.readouterr()
+    assert "1 of 2 trial(s) failed" in printed.err and "autoembed sweep --resume" in printed.err
+    assert "Pareto front synthetic x fm (1 of 1 points)" in printed.out
+
+    from analysis.budgets import best_at_budgets
+    from analysis.load import load_results
+    from analysis.pareto import overall_fronts
+
+    df = load_results(tmp_path / "d")
+    failed = df[df["status"] == "failed"]
+    assert len(failed) == 1 and failed["error"].str.contains("diverged").all()
+    assert failed.index[0] not in overall_fronts(df).index
+    budgets = best_at_budgets(df, budgets=(1.0,))
+    assert len(budgets) == 1 and budgets["test_auc"].notna().all()

@@ -44,12 +44,12 @@ def drain(search: GroupedOptunaSearch) -> list[dict]:
 
 def test_every_method_and_seed_gets_its_trials() -> None:
     trials = drain(GroupedOptunaSearch(spec()))
-    per_group = Counter((t["group"]["method"], t["group"]["seed"]) for t in trials)
+    per_group = Counter((t.method, t.seed) for t in trials)
     assert per_group == {("uniform", 0): 3, ("uniform", 1): 3, ("mde", 0): 3, ("mde", 1): 3}
-    mde = [t["params"] for t in trials if t["group"]["method"] == "mde"]
+    mde = [t.params for t in trials if t.method == "mde"]
     assert all(p["d0"] == 8 and 0.1 <= p["alpha"] <= 0.5 for p in mde)
     # round robin: the first four suggestions cover all four groups
-    assert len({(t["group"]["method"], t["group"]["seed"]) for t in trials[:4]}) == 4
+    assert len({(t.method, t.seed) for t in trials[:4]}) == 4
 
 
 def test_multi_objective_and_reproducible() -> None:

@@ -18,9 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.report import write_report  # heavy imports (matplotlib) only when used
+    from autoembed.results.reporting import reporter
 
-    report = write_report(args.experiment, args.out)
+    report = reporter("report")(args.experiment, args.out)  # analysis.report.write_report
     for fig in report.figures:
         if fig.skipped:
             print(f"skipped {fig.name}: {fig.skipped}")

@@ -8,8 +8,32 @@ from typing import Any
 import numpy as np
 
 
+class FieldLayout:
+    """One global id space over fields: field ``f``'s local id ``j`` is ``field_offsets[f] + j``
+    (shared by :class:`CTRData` and the embeddings' ``EmbeddingSpec``; subclasses have
+    ``vocab_sizes``, the rows per field, and ``field_names``)."""
+
+    vocab_sizes: tuple[int, ...]
+
+    @property
+    def num_fields(self) -> int:
+        return len(self.vocab_sizes)
+
+    @property
+    def num_features(self) -> int:
+        return int(sum(self.vocab_sizes))
+
+    @property
+    def field_offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.vocab_sizes)[:-1]]).astype(np.int64)
+
+    @property
+    def field_of_feature(self) -> np.ndarray:
+        return np.repeat(np.arange(self.num_fields), self.vocab_sizes)
+
+
 @dataclass
-class CTRData:
+class CTRData(FieldLayout):
     """A parsed CTR dataset.
 
     ``ids`` holds global feature ids: field ``f``'s local id ``j`` is ``field_offsets[f] + j``, so
@@ -45,21 +69,6 @@ class CTRData:
     def num_rows(self) -> int:
         return int(self.ids.shape[0])
 
-    @property
-    def num_fields(self) -> int:
-        return len(self.field_names)
-
-    @property
-    def num_features(self) -> int:
-        return int(sum(self.vocab_sizes))
-
-    @property
-    def field_offsets(self) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(self.vocab_sizes)[:-1]]).astype(np.int64)
-
-    @property
-    def field_of_feature(self) -> np.ndarray:
-        return np.repeat(np.arange(self.num_fields), self.vocab_sizes)
 
     def counts_in(self, rows: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
         """Occurrences of each global id in ``rows`` (int64 [num_features]), counted ``chunk``

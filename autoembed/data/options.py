@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from autoembed.config import check_choices, check_keys
+from autoembed.config import check_choices
 from autoembed.data.lines import DEFAULT_CHUNK_BYTES
+from autoembed.typed import check_keys
 
 # Options that change how a file is read, not what comes out: left out of the cache key.
 NOT_IN_CACHE_KEY = {"strict", "chunk_bytes"}

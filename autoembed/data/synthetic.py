@@ -11,7 +11,7 @@ first ``d_i`` coordinates::
 
 ``a`` and ``c`` set the linear and pairwise terms' standard deviations, ``bias`` the mean click
 rate (option ``ctr``); labels are Bernoulli(sigmoid(logit)). ``data.teacher_probs`` gives the
-Bayes AUC ceiling (:func:`bayes_auc`), ``data.planted_dims`` the truth for
+Bayes AUC ceiling (:func:`autoembed.training.metrics.bayes_auc`), ``data.planted_dims`` the truth for
 :func:`recovery_score`.
 """
 
@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from autoembed.data.base import CTRData
 from autoembed.data.npy import NpyWriter
 from autoembed.progress import progress_bar
 
@@ -213,21 +212,6 @@ def build(root: Path | None, opts: SyntheticOptions, out_dir: Path, progress: bo
         "parse_report": {"lines": 0, "rows": n, "skipped": 0, "skipped_by_reason": {},
                          "first_bad_lines": [], "notes": {"generated": n}},
     }
-
-
-def bayes_auc(data: CTRData, rows: np.ndarray | None = None) -> float:
-    """The teacher's own AUC on ``rows`` (e.g. the test split): the ceiling any model can reach."""
-    if data.teacher_probs is None:
-        raise ValueError(f"dataset {data.name!r} has no teacher (only synthetic data does)")
-    import torch
-
-    from autoembed.training.metrics import auc
-
-    rows = np.arange(data.num_rows) if rows is None else rows
-    labels = np.asarray(data.labels[rows])
-    if labels.min() == labels.max():
-        raise ValueError("AUC needs both positive and negative labels")
-    return float(auc(torch.from_numpy(np.asarray(data.teacher_probs[rows])), torch.from_numpy(labels)))
 
 
 def _weighted_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:

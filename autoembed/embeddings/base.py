@@ -15,33 +15,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from autoembed.data.base import CTRData
+from autoembed.data.base import CTRData, FieldLayout
 
 
 @dataclass(frozen=True)
-class EmbeddingSpec:
+class EmbeddingSpec(FieldLayout):
     """What a method needs to know about the data: the id space, field layout and frequencies."""
 
     vocab_sizes: tuple[int, ...]
     dim: int  # D: the width the model interacts at
     feature_counts: np.ndarray  # int64 [num_features]: frequency of each id in the training split
     field_names: tuple[str, ...] = ()
-
-    @property
-    def num_features(self) -> int:
-        return int(sum(self.vocab_sizes))
-
-    @property
-    def num_fields(self) -> int:
-        return len(self.vocab_sizes)
-
-    @property
-    def field_offsets(self) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(self.vocab_sizes)[:-1]]).astype(np.int64)
-
-    @property
-    def field_of_feature(self) -> np.ndarray:
-        return np.repeat(np.arange(self.num_fields), self.vocab_sizes)
 
     @classmethod
     def from_data(cls, data: CTRData, dim: int, train_rows: np.ndarray | None = None) -> EmbeddingSpec:

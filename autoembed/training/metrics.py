@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from autoembed.data.base import CTRData
 
 
 def auc(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -31,3 +34,14 @@ def logloss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.binary_cross_entropy_with_logits(
         logits.detach().to(torch.float64), labels.detach().to(torch.float64)
     )
+
+
+def bayes_auc(data: CTRData, rows: np.ndarray | None = None) -> float:
+    """The teacher's own AUC on ``rows`` (e.g. the test split): the ceiling any model can reach."""
+    if data.teacher_probs is None:
+        raise ValueError(f"dataset {data.name!r} has no teacher (only synthetic data does)")
+    rows = np.arange(data.num_rows) if rows is None else rows
+    labels = np.asarray(data.labels[rows])
+    if labels.min() == labels.max():
+        raise ValueError("AUC needs both positive and negative labels")
+    return float(auc(torch.from_numpy(np.asarray(data.teacher_probs[rows])), torch.from_numpy(labels)))

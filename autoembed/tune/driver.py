@@ -142,8 +142,8 @@ def load_datasets(spec: SweepSpec) -> dict[str, CTRData]:
 def save_sweep_artifacts(spec: SweepSpec, datasets: dict[str, CTRData], results_dir: Path) -> None:
     """Per-dataset train-split frequencies (and planted sizes) plus the environment, for the
     analysis figures (sizes vs frequency, planted-size recovery) and the report."""
-    from analysis.artifacts import save_dataset_artifacts, save_environment
     from autoembed.data.base import data_split
+    from autoembed.results.artifacts import save_dataset_artifacts, save_environment
 
     for d in spec.datasets:
         data = datasets[d.label]
@@ -170,9 +170,9 @@ def _reporter(spec: SweepSpec) -> Any:
     from ray import tune
 
     return tune.CLIReporter(
-        metric_columns={"method": "method", "dataset": "dataset", "hp": "point", "phase": "phase",
+        metric_columns={"method": "method", "dataset": "dataset", "seed": "seed", "hp": "point", "phase": "phase",
                         "epoch": "epoch", "val_auc": "val AUC", "params": "params"},
-        parameter_columns={"trial/group/seed": "seed"},
+        parameter_columns=[],
         max_report_frequency=10,
         max_column_length=40,
         sort_by_metric=False,
@@ -181,14 +181,20 @@ def _reporter(spec: SweepSpec) -> Any:
 
 def _search_setup(spec: SweepSpec) -> tuple[dict[str, Any] | None, Any, int]:
     """(param_space, search_alg, num_samples) for the spec's searcher."""
-    from ray import tune
-
     if spec.searcher.type == "optuna":
         from autoembed.tune.searcher import GroupedOptunaSearch
 
         search = GroupedOptunaSearch(spec)
         return None, search, search.total_trials
-    return {"trial": tune.grid_search(trial_configs(spec))}, None, 1
+    return grid_space(spec), None, 1
+
+
+def grid_space(spec: SweepSpec) -> dict[str, Any] | None:
+    """The grid/random searchers' param space: every :class:`Trial`, as it is. (Ray keeps such
+    objects out of its saved state, as placeholders: a resume passes this space again.)"""
+    from ray import tune
+
+    return None if spec.searcher.type == "optuna" else {"trial": tune.grid_search(trial_configs(spec))}
 
 
 def _scheduler(spec: SweepSpec) -> Any:
@@ -305,7 +311,8 @@ def resume_sweep(path: str, *, address: str | None = None, verbose: bool = True)
     datasets = load_datasets(spec)
     ensure_ray(address)
     tuner = tune.Tuner.restore(
-        path, make_trainable(spec, datasets, results_dir), resume_unfinished=True, resume_errored=True
+        path, make_trainable(spec, datasets, results_dir), resume_unfinished=True,
+        resume_errored=True, param_space=grid_space(spec),
     )
     run_config = tuner._local_tuner.get_run_config() if tuner._local_tuner else None
     for cb in (run_config.callbacks or []) if run_config else []:

@@ -1,5 +1,6 @@
-"""From a :class:`SweepSpec` to trials: the groups, the grid/random points, and the
-:class:`ExperimentConfig` one trial runs."""
+"""From a :class:`SweepSpec` to trials: the groups, the grid/random points, and the typed
+:class:`Trial` (the :class:`ExperimentConfig` it runs and the labels its rows carry) that the
+driver builds once and ships to Ray as it is."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import copy
 import dataclasses
 import itertools
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,12 +26,36 @@ class Group:
     method: str
     seed: int
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     @property
     def label(self) -> str:
         return f"{self.dataset}/{self.model}/{self.method}/seed={self.seed}"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial as it crosses Ray: the experiment it runs, the spec's labels its rows carry
+    (two option sets of a dataset, or two variants of a method, stay apart) and its sampled
+    point. Built once on the driver (grid, random or from Optuna's proposal), never changed."""
+
+    config: ExperimentConfig
+    dataset: str  # the dataset's label in the spec
+    model: str  # the model's label (``fm``, or ``fm#1`` where names repeat)
+    method: str  # the method's label
+    params: dict[str, Any] = field(default_factory=dict)  # the sampled point (its search keys)
+
+    @property
+    def seed(self) -> int:
+        return self.config.train.seed
+
+    @property
+    def hp(self) -> str:
+        return point_label(self.params)
+
+
+def make_trial(spec: SweepSpec, group: Group, params: dict[str, Any]) -> Trial:
+    """The trial of ``group`` at point ``params``; the configs check themselves as they are built."""
+    return Trial(experiment_config(spec, group, params), group.dataset, group.model, group.method,
+                 dict(params))
 
 
 def model_labels(models: list[ModelConfig]) -> list[str]:
@@ -95,8 +120,8 @@ def stable_seed(*parts: Any) -> int:
     return zlib.crc32("/".join(map(str, parts)).encode())
 
 
-def trial_configs(spec: SweepSpec) -> list[dict[str, Any]]:
-    """Grid or random searcher: the config of every trial, ``{"group": ..., "params": ...}``."""
+def trial_configs(spec: SweepSpec) -> list[Trial]:
+    """Grid or random searcher: every trial."""
     out = []
     for group, space in groups(spec):
         if spec.searcher.type == "grid":
@@ -104,7 +129,7 @@ def trial_configs(spec: SweepSpec) -> list[dict[str, Any]]:
         else:
             seed = stable_seed(spec.searcher.seed, group.label)
             points = random_points(space, space.trials, seed)
-        out.extend({"group": group.as_dict(), "params": p} for p in points)
+        out.extend(make_trial(spec, group, p) for p in points)
     return out
 
 
@@ -119,13 +144,13 @@ def _model_override(model: ModelConfig, values: dict[str, Any]) -> ModelConfig:
     return ModelConfig(model.name, dim, {**copy.deepcopy(model.params), **values})
 
 
-def experiment_config(spec: SweepSpec, group: dict[str, Any], params: dict[str, Any]) -> ExperimentConfig:
+def experiment_config(spec: SweepSpec, group: Group, params: dict[str, Any]) -> ExperimentConfig:
     """What one trial runs: the group's dataset/model/method/seed with the sampled ``params``
     (``model.<f>``/``train.<f>`` keys override those configs, ``search.<f>`` the search phase's
     training only; the rest are method hyperparameters)."""
-    dataset = next(d for d in spec.datasets if d.label == group["dataset"])
-    method = next(m for m in spec.methods if m.label == group["method"])
-    model = spec.models[model_labels(spec.models).index(group["model"])]
+    dataset = next(d for d in spec.datasets if d.label == group.dataset)
+    method = next(m for m in spec.methods if m.label == group.method)
+    model = spec.models[model_labels(spec.models).index(group.model)]
     scoped: dict[str, dict[str, Any]] = {"model": {}, "train": {}, "search": {}}
     method_params = {}
     for key, value in params.items():
@@ -134,7 +159,7 @@ def experiment_config(spec: SweepSpec, group: dict[str, Any], params: dict[str, 
             scoped[scope][name] = value
         else:
             method_params[key] = value
-    seed = {"seed": int(group["seed"])}
+    seed = {"seed": int(group.seed)}
     train = _override(copy.deepcopy(spec.train), {**scoped["train"], **seed})
     search_train = None
     if spec.search_train is not None or scoped["search"]:

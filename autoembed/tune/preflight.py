@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autoembed.config import ExperimentConfig
-from autoembed.tune.plan import experiment_config, grid_points, groups, point_label
+from autoembed.tune.plan import grid_points, groups, make_trial, point_label
 from autoembed.tune.spaces import MethodSpace, ResourcesSpec, SweepSpec
 from autoembed.typed import SpecError
 
@@ -88,8 +88,7 @@ def check_points(spec: SweepSpec) -> CheckReport:
             continue
         for point in corner_points(space, spec.searcher.type):
             where = f"methods.{space.label} at {point_label(point)} (model {group.model})"
-            _checked(where, lambda p=point, g=group: check_experiment(
-                experiment_config(spec, g.as_dict(), p)))
+            _checked(where, lambda p=point, g=group: check_experiment(make_trial(spec, g, p).config))
             report.points += 1
     return report
 

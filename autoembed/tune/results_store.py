@@ -13,6 +13,7 @@ import pandas as pd
 from ray import tune
 
 from autoembed.results import REQUIRED_COLUMNS, git_revision
+from autoembed.tune.plan import Trial
 from autoembed.tune.trainable import ROWS_KEY
 
 CSV_NAME = "results.csv"
@@ -103,8 +104,11 @@ class ResultsStore:
 
 def failed_row(trial: Any, reason: str) -> dict[str, Any]:
     """A results row for a trial that failed after its retries."""
-    t = trial.config.get("trial", {})
-    group, params = t.get("group", {}), t.get("params", {})
+    t = trial.config.get("trial")
+    if isinstance(t, Trial):
+        group, params = {"dataset": t.dataset, "model": t.model, "method": t.method, "seed": t.seed}, t.params
+    else:  # sweeps started before trials were typed
+        group, params = (t or {}).get("group", {}), (t or {}).get("params", {})
     return {
         "dataset": group.get("dataset", ""), "model": group.get("model", ""),
         "method": group.get("method", ""), "seed": group.get("seed", -1),

@@ -20,7 +20,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from autoembed.tune.plan import groups, stable_seed
+from autoembed.tune.plan import Group, groups, make_trial, stable_seed
 from autoembed.tune.spaces import Distribution, MethodSpace, SweepSpec
 
 STATE_FORMAT = "autoembed.grouped-optuna/1"
@@ -63,7 +63,7 @@ class _Group:
     """One group's budget and its Optuna study (None for a fixed point: nothing to sample)."""
 
     label: str
-    group: dict[str, Any]
+    group: Group
     space: MethodSpace
     budget: int
     study: Any = None
@@ -74,7 +74,7 @@ class _Group:
 class GroupedOptunaSearch(Searcher):
     """Asks one Optuna study per group in round robin; each group gets ``trials`` suggestions.
 
-    Suggestions are ``{"trial": {"group": {...}, "params": {...}}}``, the shape grid trials have.
+    Suggestions are ``{"trial": Trial}``, the shape grid trials have.
     """
 
     CKPT_FILE_TMPL = "searcher-state-{}.json"  # JSON: see the module docstring
@@ -100,7 +100,7 @@ class GroupedOptunaSearch(Searcher):
         self._owner: dict[str, int] = {}
         for group, space in groups(self._spec):
             varying = self._varying(space)
-            g = _Group(group.label, group.as_dict(), space, space.trials if varying else 1)  # fixed: one trial
+            g = _Group(group.label, group, space, space.trials if varying else 1)  # fixed: one trial
             old = saved.get(group.label, {})
             g.issued = int(old.get("issued", 0))
             if varying:
@@ -203,7 +203,8 @@ class GroupedOptunaSearch(Searcher):
         g.issued += 1
         self._owner[trial_id] = i
         self._next = i + 1
-        return {"trial": {"group": dict(g.group), "params": {**g.space.fixed(), **params}}}
+        # Optuna proposes the values; the trial is built from them as a grid trial is
+        return {"trial": make_trial(self._spec, g.group, {**g.space.fixed(), **params})}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """Tell the trial's study its objectives (FAIL on error, PRUNED when one is missing or

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autoembed.config import DataConfig, ModelConfig, TrainConfig
-from autoembed.typed import SpecError, build, check_value, field_types, read_yaml
+from autoembed.typed import SpecError, build, check_keys, check_value, field_types, read_yaml
 
 SEARCHERS = ("grid", "random", "optuna")
 SAMPLERS = ("tpe", "nsga2")
@@ -312,12 +312,6 @@ def _plugin(registry: Any, name: str, where: str) -> type:
         raise SpecError(f"{where}: {exc}") from None
 
 
-def _check_keys(given: dict, allowed: list[str], where: str) -> None:
-    unknown = sorted(set(given) - set(allowed))
-    if unknown:
-        raise SpecError(f"unknown key(s) {unknown} in {where}; allowed keys are: {', '.join(allowed)}")
-
-
 def _is_sequence_type(tp: Any) -> bool:
     args = [tp, *typing.get_args(tp)]
     return any(t in (tuple, list) or typing.get_origin(t) in (tuple, list) for t in args)
@@ -338,7 +332,7 @@ def _parse_method(
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: expected a mapping with keys among {', '.join(METHOD_KEYS)}, got {raw!r}")
-    _check_keys(raw, list(METHOD_KEYS), where)
+    check_keys(METHOD_KEYS, raw, where, SpecError)
     name = check_value(raw.get("method", label), str, f"{where}.method")
     try:
         cls = METHODS.get(name)
@@ -399,7 +393,7 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
     if set(LEGACY_MODEL_KEYS) <= set(raw):
         raw = {k: v for k, v in raw.items() if k not in LEGACY_MODEL_KEYS or k in _config_types(cls)}
     params = {k: v for k, v in raw.items() if k not in MODEL_KEYS}
-    _check_keys(raw, [*MODEL_KEYS, *_config_types(cls)], f"{where} (model {name!r})")
+    check_keys([*MODEL_KEYS, *_config_types(cls)], raw, f"{where} (model {name!r})", SpecError)
     config = build(cls.Config, params, where)
     try:
         return ModelConfig(name, check_value(raw.get("dim", ModelConfig.dim), int, f"{where}.dim"),
@@ -417,7 +411,7 @@ def _check_dataset(d: DatasetSpec, where: str) -> None:
     from autoembed.data.registry import DATASETS, RESERVED
 
     cls = _plugin(DATASETS, d.name, where)
-    _check_keys(d.options, [*_config_types(cls), *RESERVED], f"{where}.options (dataset {d.name!r})")
+    check_keys([*_config_types(cls), *RESERVED], d.options, f"{where}.options (dataset {d.name!r})", SpecError)
     build(cls.Config, {k: v for k, v in d.options.items() if k not in RESERVED}, f"{where}.options")
 
 
@@ -440,11 +434,7 @@ def parse_spec(raw: Any, source: str = "", load_plugins: bool = True) -> SweepSp
     left unchecked (``MethodSpace.plugin_unchecked``)."""
     if not isinstance(raw, dict):
         raise SpecError(f"{source or 'spec'}: expected a mapping at top level, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(TOP_LEVEL_KEYS))
-    if unknown:
-        raise SpecError(
-            f"unknown key(s) {unknown} in {source or 'spec'}; allowed keys are: {', '.join(TOP_LEVEL_KEYS)}"
-        )
+    check_keys(TOP_LEVEL_KEYS, raw, source or "spec", SpecError)
     missing = [k for k in REQUIRED_KEYS if k not in raw]
     if missing:
         raise SpecError(f"{source or 'spec'}: missing required key(s) {missing}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.pareto import pareto_front
+from autoembed.results.pareto import pareto_front
 
 
 def varying_hparams(df: pd.DataFrame, method: str) -> list[str]:

@@ -3,6 +3,7 @@ per-epoch checkpoints, and report progress and finished result rows to the drive
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -15,11 +16,11 @@ from typing import Any
 import torch
 from ray import tune
 
-from autoembed.config import ExperimentConfig
+from autoembed.config import ExperimentConfig, TrainConfig
 from autoembed.data.base import CTRData
 from autoembed.results import ResultRow
 from autoembed.training.state_io import load_state
-from autoembed.tune.plan import experiment_config, point_label
+from autoembed.tune.plan import Group, Trial, make_trial
 from autoembed.tune.spaces import SweepSpec, import_plugins
 
 STATE_FILE = "state.pt"
@@ -47,12 +48,10 @@ class TrialReporter:
     since the last report ride along as JSON so the driver stores them as soon as they exist.
     """
 
-    def __init__(self, trial_id: str, group: dict[str, Any], params: dict[str, Any]) -> None:
+    def __init__(self, trial_id: str, trial: Trial) -> None:
         self.trial_id = trial_id
-        self.base = {
-            "dataset": group["dataset"], "model": group["model"], "method": group["method"],
-            "seed": group["seed"], "hp": point_label(params),
-        }
+        self.base = {"dataset": trial.dataset, "model": trial.model, "method": trial.method,
+                     "seed": trial.seed, "hp": trial.hp}
         self.progress: dict[str, Any] = {"phase": "", "epoch": 0, "val_auc": 0.5, "params": 0}
         self.pending: list[dict[str, Any]] = []
         self.rows: list[ResultRow] = []
@@ -71,10 +70,6 @@ class TrialReporter:
             self.progress["point"] = str(info["point"])
 
     def on_row(self, row: ResultRow) -> None:
-        row.trial_id = self.trial_id
-        row.dataset = self.base["dataset"]  # the spec's labels: two option sets, or two
-        row.method = self.base["method"]  # variants of one method, stay apart
-        row.info["trial_seconds"] = round(self.seconds, 3)  # the trial's cost so far (analysis.costs)
         self.rows.append(row)
         self.pending.append(row.to_flat())
 
@@ -147,11 +142,19 @@ def resolve_device(cfg: ExperimentConfig, gpus: float) -> str:
 
 
 def configure(cfg: ExperimentConfig, threads: int, device: str) -> ExperimentConfig:
-    for train in (cfg.train, cfg.search_train):
-        if train is not None:
-            train.threads = threads
-            train.device = device
-    return cfg
+    """``cfg`` with this worker's threads and device in its training settings (a copy)."""
+    def fix(train: TrainConfig | None) -> TrainConfig | None:
+        return None if train is None else dataclasses.replace(train, threads=threads, device=device)
+
+    return dataclasses.replace(cfg, train=fix(cfg.train), search_train=fix(cfg.search_train))
+
+
+def as_trial(value: Trial | dict[str, Any], spec: SweepSpec) -> Trial:
+    """The trial a config holds (a ``{"group", "params"}`` dict in sweeps started before trials
+    were typed: built from the spec the same way)."""
+    if isinstance(value, Trial):
+        return value
+    return make_trial(spec, Group(**value["group"]), value["params"])
 
 
 def artifacts_dir_for(context: TrialContext, trial_dir: Path, trial_id: str) -> Path:
@@ -163,28 +166,30 @@ def artifacts_dir_for(context: TrialContext, trial_dir: Path, trial_id: str) -> 
 
 def run_trial(config: dict[str, Any], context: TrialContext, datasets: dict[str, CTRData]) -> None:
     """Ray Tune function trainable: one (dataset, model, method point, seed)."""
-    from autoembed.experiment import run_experiment
+    from autoembed.experiment import RowStamp, run_experiment
 
     import_plugins(context.plugins)
-    trial = config["trial"]
-    group, params = trial["group"], trial["params"]
     spec = context.spec
+    trial = as_trial(config["trial"], spec)
     threads = max(1, int(spec.resources.cpu))
     torch.set_num_threads(threads)
-    cfg = experiment_config(spec, group, params)
-    configure(cfg, threads, resolve_device(cfg, spec.resources.gpu))
+    cfg = configure(trial.config, threads, resolve_device(trial.config, spec.resources.gpu))
     ctx = tune.get_context()
-    reporter = TrialReporter(ctx.get_trial_id(), group, params)
+    trial_id = ctx.get_trial_id()
+    reporter = TrialReporter(trial_id, trial)
     trial_dir = Path(ctx.get_trial_dir())
     if (trial_dir / DONE_FILE).exists():
         reporter.replay(trial_dir / DONE_FILE)
         return
     run_experiment(
         cfg,
-        datasets[group["dataset"]],
+        datasets[trial.dataset],
         checkpointer=reporter,
-        artifacts_dir=artifacts_dir_for(context, trial_dir, ctx.get_trial_id()),
+        artifacts_dir=artifacts_dir_for(context, trial_dir, trial_id),
         on_row=reporter.on_row,
         on_epoch=reporter.on_epoch,
+        # the spec's labels (two option sets, or two variants of a method, stay apart) and the
+        # trial's cost so far (analysis.costs), written into each row as it is made
+        stamp=RowStamp(trial.dataset, trial.method, trial_id, lambda: reporter.seconds),
     )
     reporter.finish(trial_dir / DONE_FILE)

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from autoembed.typed import SpecError, build, read_yaml
+from autoembed.typed import SpecError, build, check_keys, read_yaml
 
 ColumnType = Literal["string", "int", "float"]
 Buckets = Literal["log_square", "log2", "quantile"]
@@ -199,9 +199,7 @@ def parse_schema(raw: Any, where: str = "schema") -> Schema:
     """Check ``raw`` (a mapping) key by key and build the :class:`Schema`."""
     if not isinstance(raw, dict):
         raise SchemaError(f"{where}: expected a mapping with keys {', '.join(TOP_KEYS)}, got {raw!r}")
-    unknown = sorted(set(raw) - set(TOP_KEYS))
-    if unknown:
-        raise SchemaError(f"unknown key(s) {unknown} in {where}; allowed keys are: {', '.join(TOP_KEYS)}")
+    check_keys(TOP_KEYS, raw, where, SchemaError)
     if "label" not in raw:
         raise SchemaError(f"{where}: 'label' is required, e.g. label: {{column: rating, positive: '> 3'}}")
     label = raw["label"]
