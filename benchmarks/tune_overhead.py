@@ -39,7 +39,7 @@ def sequential(spec) -> tuple[float, int]:
 
     from autoembed.experiment import run_experiment
     from autoembed.tune.driver import load_datasets
-    from autoembed.tune.plan import experiment_config, trial_configs
+    from autoembed.tune.plan import trial_configs
     from autoembed.tune.trainable import configure
 
     start = time.perf_counter()
@@ -47,8 +47,7 @@ def sequential(spec) -> tuple[float, int]:
     datasets = load_datasets(spec)
     rows = 0
     for t in trial_configs(spec):
-        cfg = configure(experiment_config(spec, t["group"], t["params"]), 1, "cpu")
-        rows += len(run_experiment(cfg, datasets[t["group"]["dataset"]]))
+        rows += len(run_experiment(configure(t.config, 1, "cpu"), datasets[t.dataset]))
     return time.perf_counter() - start, rows
 
 
