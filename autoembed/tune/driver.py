@@ -16,8 +16,9 @@ import pandas as pd
 import yaml
 
 from autoembed.data.base import CTRData
+from autoembed.tune import remote
 from autoembed.tune.plan import count_trials, trial_configs
-from autoembed.tune.results_store import ResultsCallback, ResultsStore
+from autoembed.tune.results_store import ResultsCallback, ResultsStore, restarts
 from autoembed.tune.spaces import SweepSpec, is_uri, load_spec, resolved_plugins
 from autoembed.tune.summary import pareto_summary
 from autoembed.tune.trainable import TrialContext, run_trial
@@ -214,10 +215,17 @@ def results_dir_for(storage_path: str, name: str) -> Path:
     return Path("results", name).resolve() if is_uri(storage_path) else Path(storage_path, name)
 
 
+def mirror_uri(exp_path: str) -> str | None:
+    """The experiment URI the driver mirrors its folder to (object storage), else None."""
+    return exp_path if is_uri(exp_path) else None
+
+
 def _finish(tuner: Any, exp_path: str, results_dir: Path, start: float, verbose: bool) -> SweepOutcome:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # show the CLIReporter table
     grid = tuner.fit()
-    df = ResultsStore(results_dir).load().frame()
+    store = ResultsStore(results_dir, mirror_uri(exp_path)).load()
+    store.sync()  # the bucket holds the final table (or a clear error says it does not)
+    df = store.frame()
     outcome = SweepOutcome(exp_path, results_dir, df, time.monotonic() - start, trials=len(grid),
                            finished=grid.num_terminated, errored=grid.num_errors)
     if verbose:
@@ -225,6 +233,10 @@ def _finish(tuner: Any, exp_path: str, results_dir: Path, start: float, verbose:
         print(f"experiment: {exp_path}  (resume with: autoembed sweep --resume {exp_path})")
         print(pareto_summary(df))
         print(f"sweep wall time: {outcome.wall_seconds:.1f} s")
+        again = restarts(results_dir)
+        if again["epochs_twice"] or again["finished_rerun"]:
+            print(f"restarts: {again['epochs_twice']} epoch(s) trained twice, "
+                  f"{again['finished_rerun']} finished trial(s) re-run")
     if not outcome.ok:
         print(f"sweep incomplete: {outcome.failed} of {outcome.trials} trial(s) failed (their rows "
               f"say why), {outcome.unfinished} unfinished (interrupted); resume with: "
@@ -261,6 +273,8 @@ def run_sweep(
 
     datasets = load_datasets(spec)
     save_sweep_artifacts(spec, datasets, results_dir)
+    exp_path = f"{spec.storage_path.rstrip('/')}/{name}"
+    ResultsStore(results_dir, mirror_uri(exp_path)).sync()  # spec + artifacts before any trial
     ensure_ray(address)
     warn_missing_resources(spec, address)
     param_space, search_alg, num_samples = _search_setup(spec)
@@ -280,13 +294,36 @@ def run_sweep(
             storage_path=spec.storage_path,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints_to_keep),
-            callbacks=[ResultsCallback(str(results_dir))],
+            callbacks=[ResultsCallback(str(results_dir), mirror_uri(exp_path))],
             progress_reporter=_reporter(spec) if verbose else None,
             verbose=1 if verbose else 0,
         ),
     )
-    exp_path = f"{spec.storage_path.rstrip('/')}/{name}"
     return _finish(tuner, exp_path, results_dir, start, verbose)
+
+
+def fetch_experiment(uri: str, results_dir: Path) -> None:
+    """Bring an experiment's own files from object storage into ``results_dir`` (a fresh
+    driver has none); rows and epoch lines already here are kept, joined with the bucket's."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="autoembed-fetch-") as tmp:
+        got = remote.fetch(uri, Path(tmp))
+        results_dir.mkdir(parents=True, exist_ok=True)
+        store = ResultsStore(tmp).load()  # the bucket's rows, then this driver's over them
+        store.folder = results_dir
+        store.load()
+        for path in got:
+            rel = path.relative_to(tmp)
+            local = results_dir / rel
+            if rel.name == "epochs.csv" and local.exists():
+                log = pd.concat([pd.read_csv(path), pd.read_csv(local)]).drop_duplicates()
+                log.sort_values("time").to_csv(local, index=False)
+            elif not local.exists():
+                local.parent.mkdir(parents=True, exist_ok=True)
+                local.write_bytes(path.read_bytes())
+        if store.rows:
+            store.write()
 
 
 def resume_sweep(path: str, *, address: str | None = None, verbose: bool = True) -> SweepOutcome:
@@ -299,6 +336,8 @@ def resume_sweep(path: str, *, address: str | None = None, verbose: bool = True)
     name = path.rstrip("/").rsplit("/", 1)[-1]
     storage = path.rstrip("/").rsplit("/", 1)[0]
     results_dir = results_dir_for(storage, name)
+    if is_uri(path):
+        fetch_experiment(path, results_dir)
     spec_file = results_dir / SPEC_COPY
     if not spec_file.exists():
         raise FileNotFoundError(
@@ -318,4 +357,5 @@ def resume_sweep(path: str, *, address: str | None = None, verbose: bool = True)
     for cb in (run_config.callbacks or []) if run_config else []:
         if isinstance(cb, ResultsCallback):
             cb.folder = str(results_dir)  # the experiment may have moved since it was pickled
+            cb.remote = mirror_uri(path)
     return _finish(tuner, path, results_dir, start, verbose)

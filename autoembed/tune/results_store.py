@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,14 @@ import pandas as pd
 from ray import tune
 
 from autoembed.results import REQUIRED_COLUMNS, git_revision
+from autoembed.tune import remote
 from autoembed.tune.plan import Trial
 from autoembed.tune.trainable import ROWS_KEY
 
 CSV_NAME = "results.csv"
 PARQUET_NAME = "results.parquet"
+EPOCHS_NAME = "epochs.csv"  # one line per reported epoch (and per finished report): restarts show
+EPOCH_COLUMNS = ("trial_id", "phase", "epoch", "node_id", "time")  # as repeated epochs
 
 
 ARTIFACT_COLUMNS = ("feature_dims_path", "trace_path")
@@ -36,11 +41,15 @@ def _uniform_column(values: pd.Series) -> pd.Series:
 
 
 class ResultsStore:
-    """Rows keyed by (trial_id, phase, point) in ``folder``/results.{csv,parquet}."""
+    """Rows keyed by (trial_id, phase, point) in ``folder``/results.{csv,parquet}; with
+    ``remote`` (an experiment URI) each write is mirrored there too. An unreachable store
+    does not stop the sweep: the local copy stays complete and the next write retries."""
 
-    def __init__(self, folder: str | os.PathLike) -> None:
+    def __init__(self, folder: str | os.PathLike, remote: str | None = None) -> None:
         self.folder = Path(folder)
+        self.remote = remote
         self.rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.unsynced = False  # the last mirror failed: the bucket's table is behind
 
     @property
     def csv_path(self) -> Path:
@@ -100,6 +109,63 @@ class ResultsStore:
             tmp = path.with_name(f".{path.name}.tmp")
             writer(tmp, index=False)
             os.replace(tmp, path)
+        self._mirror()
+
+    def log_epoch(self, trial_id: str, phase: str, epoch: int, node_id: str) -> None:
+        """Append one reported epoch (``phase='done'`` for a trial's final report)."""
+        path = self.folder / EPOCHS_NAME
+        self.folder.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        with path.open("a") as out:
+            if new:
+                out.write(",".join(EPOCH_COLUMNS) + "\n")
+            out.write(f"{trial_id},{phase},{epoch},{node_id},{time.time():.3f}\n")
+
+    def _mirror(self) -> None:
+        if not self.remote:
+            return
+        try:
+            remote.mirror(self.folder, self.remote, (PARQUET_NAME, CSV_NAME, EPOCHS_NAME))
+        except remote.StorageError as exc:
+            if not self.unsynced:
+                warnings.warn(f"results table not mirrored, retried at the next write: {exc}",
+                              stacklevel=2)
+            self.unsynced = True
+            return
+        self.unsynced = False
+
+    def sync(self, attempts: int = 5, wait_s: float = 5.0) -> None:
+        """Mirror the whole experiment folder (table, spec, artifacts) to ``remote``, retrying;
+        a :class:`remote.StorageError` naming the local copy if the store stays unreachable."""
+        if not self.remote:
+            return
+        for attempt in range(attempts):
+            try:
+                remote.mirror(self.folder, self.remote)
+                self.unsynced = False
+                return
+            except remote.StorageError as exc:
+                if attempt == attempts - 1:
+                    raise remote.StorageError(
+                        f"{exc}\nThe complete results are in {self.folder}; resume with "
+                        f"`autoembed sweep --resume {self.remote}` once the store is back."
+                    ) from exc
+                time.sleep(wait_s)
+
+
+def restarts(folder: str | os.PathLike) -> dict[str, int]:
+    """From ``epochs.csv``: ``epochs_twice`` (an epoch of a trial's phase reported more than
+    once: trained again after a restart) and ``finished_rerun`` (trials that reported an epoch
+    after their final report)."""
+    path = Path(folder) / EPOCHS_NAME
+    if not path.exists():
+        return {"epochs_twice": 0, "finished_rerun": 0}
+    log = pd.read_csv(path, dtype={"trial_id": str, "phase": str})
+    epochs = log[log["phase"] != "done"]
+    twice = int(epochs.duplicated(["trial_id", "phase", "epoch"]).sum())
+    first_done = log[log["phase"] == "done"].groupby("trial_id")["time"].min()
+    after = epochs["time"] > epochs["trial_id"].map(first_done).fillna(float("inf"))
+    return {"epochs_twice": twice, "finished_rerun": int(epochs.loc[after, "trial_id"].nunique())}
 
 
 def failed_row(trial: Any, reason: str) -> dict[str, Any]:
@@ -141,20 +207,26 @@ def error_reason(trial: Any) -> str:
 class ResultsCallback(tune.Callback):
     """Driver-side: stores the rows each trial reports, and a row for each failed trial."""
 
-    def __init__(self, folder: str) -> None:
+    remote: str | None = None  # experiment states pickled before this attribute lack it
+
+    def __init__(self, folder: str, remote: str | None = None) -> None:
         self.folder = folder
+        self.remote = remote
         self._store: ResultsStore | None = None
 
     @property
     def store(self) -> ResultsStore:
         if self._store is None:
-            self._store = ResultsStore(self.folder).load()
+            self._store = ResultsStore(self.folder, self.remote).load()
         return self._store
 
     def setup(self, **info: Any) -> None:
-        self._store = ResultsStore(self.folder).load()
+        self._store = ResultsStore(self.folder, self.remote).load()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        done = "done_rows" in result
+        self.store.log_epoch(trial.trial_id, "done" if done else str(result.get("phase", "")),
+                             int(result.get("epoch", 0) or 0), str(result.get("node_id", "")))
         rows = json.loads(result.get(ROWS_KEY) or "[]")
         if rows:
             self.store.add(rows)
@@ -163,4 +235,4 @@ class ResultsCallback(tune.Callback):
         self.store.add([failed_row(trial, error_reason(trial))])
 
     def __getstate__(self) -> dict[str, Any]:  # pickled into the experiment state: no rows
-        return {"folder": self.folder, "_store": None}
+        return {"folder": self.folder, "remote": self.remote, "_store": None}

@@ -18,7 +18,7 @@ from ray import tune
 
 from autoembed.config import ExperimentConfig, TrainConfig
 from autoembed.data.base import CTRData
-from autoembed.results import ResultRow
+from autoembed.results import ResultRow, ray_node_id
 from autoembed.training.state_io import load_state
 from autoembed.tune.plan import Group, Trial, make_trial
 from autoembed.tune.spaces import SweepSpec, import_plugins
@@ -93,7 +93,7 @@ class TrialReporter:
 
     # --- reporting ----------------------------------------------------------------------------
     def metrics(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        out = {**self.base, **self.progress}
+        out = {**self.base, **self.progress, "node_id": ray_node_id()}
         for k, v in (extra or {}).items():
             if isinstance(v, (int, float, str, bool)):
                 out[k] = v
