@@ -91,9 +91,10 @@ def _wait(condition, timeout: float = 240, what: str = "") -> float:
     return time.monotonic()
 
 
-def _submit(cluster: TwoNodeCluster, args: list[str], sid: str | None = None, wait: bool = True):
+def _submit(cluster: TwoNodeCluster, args: list[str], sid: str | None = None, wait: bool = True,
+            env: dict[str, str] | None = None):
     out = cluster.submit(["sweep", *args, "--address", "auto", "--quiet"], wait=wait,
-                         submission_id=sid)
+                         submission_id=sid, runtime_env={"env_vars": env} if env else None)
     if wait:
         assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     return out
@@ -112,9 +113,12 @@ def _check_complete(rows: pd.DataFrame, epochs: pd.DataFrame, folder: Path) -> d
     return counts
 
 
-def _recovery(epochs: pd.DataFrame, fault_time: float) -> float:
-    """Seconds from the fault to the first epoch reported after it."""
-    return float(epochs.loc[epochs["time"] > fault_time, "time"].min() - fault_time)
+def _recovery(epochs: pd.DataFrame, fault_time: float, trials=None) -> float:
+    """Seconds from the fault to the first epoch reported after it (by one of ``trials``)."""
+    after = epochs[(epochs["time"] > fault_time) & (epochs["phase"] != "done")]
+    if trials is not None:
+        after = after[after["trial_id"].isin(trials)]
+    return float(after["time"].min() - fault_time)
 
 
 def _fault_line(fault: str, rows: pd.DataFrame, counts: dict[str, int], recovery_s: float) -> None:
@@ -163,20 +167,25 @@ def test_worker_node_killed_trials_resume_on_the_head(cluster, s3, tmp_path) -> 
         on_worker = log[log["node_id"].isin(worker)]["epoch"].max()
         after = log[~log["node_id"].isin(worker)]
         assert after["epoch"].min() >= on_worker, log
-    _fault_line("worker node SIGKILL", rows, counts, _recovery(epochs, killed))
+    _fault_line("worker node SIGKILL", rows, counts, _recovery(epochs, killed, moved))
     cluster.start_worker()  # back to two nodes for the next test
 
 
 def test_driver_killed_resume_from_the_bucket_finishes(cluster, s3, tmp_path) -> None:
     sid = f"driverkill-{os.getpid()}"
-    _submit(cluster, [SPEC, "--storage-path", STORAGE, "--name", "driverkill"], sid, wait=False)
-    _wait(lambda: len(_checkpointed(s3, "driverkill")) >= 1, what="a first checkpoint")
+    # Tune's experiment state reaches the bucket every second (default: adaptive, ~10 s), so the
+    # kill lands mid-sweep with the trials already in the stored state
+    _submit(cluster, [SPEC, "--storage-path", STORAGE, "--name", "driverkill"], sid, wait=False,
+            env={"TUNE_GLOBAL_CHECKPOINT_S": "1"})
+    _wait(lambda: len(_checkpointed(s3, "driverkill")) >= 2, what="two trials' checkpoints")
+    time.sleep(2)
     killed = time.time()
     cluster.kill_driver(sid)
     assert cluster.wait_job(sid, timeout=120) == "FAILED"
     _submit(cluster, ["--resume", f"{STORAGE}/driverkill"])  # a fresh driver, nothing local
     rows, epochs = _bucket_table(s3, "driverkill")
     counts = _check_complete(rows, epochs, tmp_path)
+    assert (epochs["time"] > killed).any()  # the fresh driver trained what was left
     _fault_line("driver SIGKILL + resume", rows, counts, _recovery(epochs, killed))
 
 
