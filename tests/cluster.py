@@ -129,6 +129,7 @@ class TwoNodeCluster:
                                f"--temp-dir={self.state / 'wtmp'}",
                                f"--resources={json.dumps({self.WORKER_RESOURCE: 1})}"], env)
         self.wait_nodes(2)
+        self.warm()
 
     def start(self) -> TwoNodeCluster:
         self._start("head", ["--head", f"--port={self.gcs_port}", f"--dashboard-host={self.ip}",
@@ -139,6 +140,19 @@ class TwoNodeCluster:
         self.wait_nodes(1)
         self.start_worker()
         return self
+
+    def warm(self) -> None:
+        """Unpack the project's working dir on the worker node (a one-task job pinned there by
+        its custom resource), so a sweep's first trials start there as fast as on the head."""
+        code = (f"import ray; ray.init(); f = ray.remote(resources={{'{self.WORKER_RESOURCE}': 1}})"
+                "(lambda: 1); assert ray.get(f.remote()) == 1")
+        env = {"excludes": EXCLUDES}
+        out = subprocess.run([str(RAY), "job", "submit", "--address", self.dashboard,
+                              "--working-dir", str(ROOT), "--runtime-env-json", json.dumps(env),
+                              "--", "python", "-c", code], cwd=ROOT, env=self.env,
+                             capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError(f"warm-up job failed: {(out.stdout + out.stderr)[-2000:]}")
 
     def nodes(self) -> list[dict]:
         """Alive nodes as the job server sees them (with the token)."""
