@@ -97,6 +97,10 @@ def smoke_spec(spec: SweepSpec) -> SweepSpec:
     for train in (s.train, s.search_train):
         if train is not None:
             train.epochs, train.max_steps, train.patience = 1, 20, 1
+    if s.search_train is not None:
+        # a search ends at its last target, so this is a cap, not a length: a PEP threshold lr
+        # given in the spec needs some steps to reach any target
+        s.search_train.epochs, s.search_train.max_steps = 20, 300
     s.name = f"{spec.name}-smoke"
     return s
 
