@@ -5,8 +5,8 @@ Each command runs in order (a later one may use what an earlier one made, e.g. `
 a scratch folder that mirrors the repository (its files linked, ``results/`` copied), with only
 these changes, so it stays seconds-long on 2 cores:
 
-- ``$PWD`` is the scratch folder; ``/path/to/<name>`` is ``../shared/data/<name>`` (the command is
-  skipped where that is absent);
+- ``$PWD`` is the scratch folder; ``/path/to/<name>`` and ``../shared/data/<name>`` are the real
+  data folder (the command is skipped where that is absent, and where it needs s3:// or gs://);
 - ``train`` on a real dataset whose data is absent uses tiny synthetic data instead, and every
   ``train`` gets a step cap (``--max-steps``);
 - ``sweep SPEC`` and ``study`` get ``--smoke-test --quiet`` (``study`` also a scratch
@@ -76,7 +76,13 @@ COMMANDS = [c for readme in READMES for c in collect(readme)]
 
 def substitute(args: list[str], workspace: Path) -> list[str]:
     """The command as this test runs it (see the module docstring); skips what needs absent data."""
-    args = [a.replace("$PWD", str(workspace)) for a in args]
+    if any(re.match(r"(s3|gs)://", a) for a in args):
+        pytest.skip("needs cloud storage (s3:// or gs://)")
+    args = [a.replace("$PWD", str(workspace)).replace("../shared/data", str(SHARED_DATA))
+            for a in args]
+    for a in args:
+        if a.startswith(str(SHARED_DATA)) and not Path(a).exists():
+            pytest.skip(f"needs real data at {a}")
     for k, a in enumerate(args):
         match = re.fullmatch(r"/path/to/([\w.-]+)", a)
         if match:
