@@ -133,3 +133,19 @@ def test_train_out_folder_fails_before_training(tmp_path: Path, capsys: pytest.C
     printed = capsys.readouterr()
     assert "is a folder; give a .csv or .parquet file path" in printed.err
     assert "epoch" not in printed.err  # nothing was trained
+
+
+def test_smoke_test_of_a_gpu_spec_runs_on_the_cpus_here() -> None:
+    """comparison.yaml asks for 0.25 GPU per trial; its smoke test runs on a CPU-only machine
+    (local Ray), while a cluster's (``address``) keeps the GPUs it asks for."""
+    from autoembed.tune.driver import smoke_spec
+    from autoembed.tune.preflight import check_spec
+    from autoembed.tune.spaces import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parent.parent / "search_spaces" / "comparison.yaml")
+    assert spec.resources.gpu > 0
+    smoke = smoke_spec(spec, fit_to={"CPU": 2.0, "GPU": 0.0})
+    assert smoke.resources.gpu == 0 and smoke.resources.cpu <= 2
+    assert not missing_resources(smoke.resources, {"CPU": 2.0, "GPU": 0.0})
+    check_spec(smoke)
+    assert smoke_spec(spec).resources.gpu == spec.resources.gpu

@@ -87,9 +87,18 @@ def spec_to_raw(spec: SweepSpec) -> dict[str, Any]:
     return _plain(raw)
 
 
-def smoke_spec(spec: SweepSpec) -> SweepSpec:
-    """A seconds-long version: first dataset, model and seed; one point per method; one short epoch."""
+def smoke_spec(spec: SweepSpec, fit_to: dict[str, float] | None = None) -> SweepSpec:
+    """A seconds-long version: first dataset, model and seed; one point per method; one short
+    epoch. With ``fit_to`` (this machine's resources, for a local Ray) a trial asks for no more
+    CPUs or GPUs than it has: a GPU spec's smoke test runs on a CPU-only laptop, and says so."""
     s = copy.deepcopy(spec)
+    if fit_to is not None:
+        res = s.resources
+        if res.gpu > fit_to.get("GPU", 0.0):
+            print(f"smoke test: the spec asks for {res.gpu:g} GPU per trial and this machine has "
+                  f"{fit_to.get('GPU', 0.0):g}; the smoke trials run on the CPU")
+            res.gpu = 0.0
+        res.cpu = min(res.cpu, fit_to.get("CPU", res.cpu))
     s.datasets, s.models, s.seeds = s.datasets[:1], s.models[:1], s.seeds[:1]
     for m in s.methods:
         m.space = {k: (v[:1] if isinstance(v, list) else v) for k, v in m.space.items()}
@@ -260,11 +269,11 @@ def run_sweep(
     """Run every trial of ``spec`` with Ray Tune; returns the results table."""
     from ray import tune
 
-    from autoembed.tune.preflight import check_spec
+    from autoembed.tune.preflight import check_spec, local_resources
 
     start = time.monotonic()
     if smoke_test:
-        spec = smoke_spec(spec)
+        spec = smoke_spec(spec, fit_to=None if address else local_resources())
     check_spec(spec, address)  # before any folder, data or Ray
     if storage_path:
         spec.storage_path = storage_path if is_uri(storage_path) else os.path.abspath(storage_path)
