@@ -4,6 +4,7 @@ already finished; a resumed sweep keeps every row exactly once)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import time
@@ -116,10 +117,10 @@ class ResultsStore:
         path = self.folder / EPOCHS_NAME
         self.folder.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
-        with path.open("a") as out:
+        with path.open("a", newline="") as out:
             if new:
                 out.write(",".join(EPOCH_COLUMNS) + "\n")
-            out.write(f"{trial_id},{phase},{epoch},{node_id},{time.time():.3f}\n")
+            csv.writer(out).writerow([trial_id, phase, epoch, node_id, f"{time.time():.3f}"])
 
     def _mirror(self) -> None:
         if not self.remote:
@@ -225,7 +226,9 @@ class ResultsCallback(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         done = "done_rows" in result
-        self.store.log_epoch(trial.trial_id, "done" if done else str(result.get("phase", "")),
+        # a phase with several points (PEP retrains one per target) counts epochs per point
+        phase = "/".join(str(result[k]) for k in ("phase", "point") if result.get(k))
+        self.store.log_epoch(trial.trial_id, "done" if done else phase,
                              int(result.get("epoch", 0) or 0), str(result.get("node_id", "")))
         rows = json.loads(result.get(ROWS_KEY) or "[]")
         if rows:
