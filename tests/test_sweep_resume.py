@@ -4,6 +4,7 @@ rows end up present exactly once, and the trials finished before the kill are no
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -40,10 +41,33 @@ def finished_trials(folder: Path) -> set[str]:
         return set()
 
 
-@pytest.mark.parametrize("searcher", ["grid", "optuna"])
-def test_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path: Path, searcher: str) -> None:
+def tune_state(exp: Path) -> dict[str, bytes]:
+    """Tune's own experiment-state files (not ours), by name; empty if one is half-written."""
+    files = {p.name: p.read_bytes() for pattern in ("experiment_state-*.json", "basic-variant-state-*.json",
+                                                     "tuner.pkl") for p in exp.glob(pattern)}
+    try:
+        for name, data in files.items():
+            if name.startswith("experiment_state"):  # (basic-variant-state is a pickle)
+                json.loads(data)
+    except ValueError:
+        return {}
+    return files if any(n.startswith("experiment_state") for n in files) else {}
+
+
+@pytest.mark.parametrize(("searcher", "lost_trial_folders"),
+                         [("grid", False), ("optuna", False), ("grid", True)])
+def test_killed_sweep_resumes_without_rerunning_finished_trials(
+    tmp_path: Path, searcher: str, lost_trial_folders: bool
+) -> None:
+    """``lost_trial_folders``: Tune's saved state predates the finished trials (a driver killed
+    between a trial's end and Tune's next snapshot: here the snapshot from before any trial
+    finished is put back) and their trial folders are gone (a node's session folder): only the
+    driver's record of finished trials keeps them from training again."""
     tags = [f"t{i}" for i in range(5)]
-    spec = flaky_spec(tmp_path, tags, {"sleep_per_step": 0.06}, max_concurrent=1)
+    # the lost-folders run: slower steps and a snapshot every second, to catch one before any
+    # trial has finished
+    spec = flaky_spec(tmp_path, tags, {"sleep_per_step": 0.3 if lost_trial_folders else 0.06},
+                      max_concurrent=1)
     if searcher == "optuna":  # NSGA-II samples 5 tags (with repeats); its state is resumed too
         raw = yaml.safe_load(spec.read_text())
         raw["methods"]["flaky"]["trials"] = len(tags)
@@ -51,12 +75,16 @@ def test_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path: Path, 
         spec.write_text(yaml.safe_dump(raw))
     exp = tmp_path / "sweeps" / "killed"
     with open(tmp_path / "driver.log", "w") as log:
-        driver = subprocess.Popen(sweep_cmd(str(spec), "--name", "killed"), cwd=ROOT, env=env(),
+        first = {**env(), "TUNE_GLOBAL_CHECKPOINT_S": "1"} if lost_trial_folders else env()
+        driver = subprocess.Popen(sweep_cmd(str(spec), "--name", "killed"), cwd=ROOT, env=first,
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
+        early: dict[str, bytes] = {}  # Tune's state files while no trial had finished
         while len(finished_trials(exp)) < 2 and driver.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.5)
+            if lost_trial_folders and not finished_trials(exp):
+                early = tune_state(exp) or early
+            time.sleep(0.2)
         assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
         done_before = finished_trials(exp)
         assert 2 <= len(done_before) < len(tags), "kill must land mid-sweep"
@@ -67,6 +95,15 @@ def test_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path: Path, 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(driver.pid, signal.SIGKILL)
     time.sleep(1)
+    if lost_trial_folders:
+        assert early, "no Tune state was saved before the first trial finished"
+        for name in tune_state(exp):
+            (exp / name).unlink()
+        for name, data in early.items():
+            (exp / name).write_bytes(data)
+        for done_file in exp.rglob("trial_done.json"):
+            done_file.unlink()
+        assert (exp / "finished.json").exists()
 
     resumed = subprocess.run(sweep_cmd("--resume", str(exp)), cwd=ROOT, env=env(),
                              capture_output=True, text=True, timeout=400)

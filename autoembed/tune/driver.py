@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -18,7 +19,7 @@ import yaml
 from autoembed.data.base import CTRData
 from autoembed.tune import remote
 from autoembed.tune.plan import count_trials, trial_configs
-from autoembed.tune.results_store import ResultsCallback, ResultsStore, restarts
+from autoembed.tune.results_store import FINISHED_NAME, ResultsCallback, ResultsStore, restarts
 from autoembed.tune.spaces import SweepSpec, is_uri, load_spec, resolved_plugins
 from autoembed.tune.summary import pareto_summary
 from autoembed.tune.trainable import TrialContext, run_trial
@@ -167,7 +168,8 @@ def save_sweep_artifacts(spec: SweepSpec, datasets: dict[str, CTRData], results_
 
 
 def make_trainable(
-    spec: SweepSpec, datasets: dict[str, CTRData], results_dir: Path | None = None
+    spec: SweepSpec, datasets: dict[str, CTRData], results_dir: Path | None = None,
+    finished: dict[str, dict[str, Any]] | None = None,
 ) -> Any:
     from ray import tune
 
@@ -175,6 +177,7 @@ def make_trainable(
         spec=spec,
         plugins=resolved_plugins(spec),
         results_dir=None if results_dir is None or is_uri(spec.storage_path) else str(results_dir),
+        finished=finished or {},
     )
     shared = tune.with_parameters(run_trial, context=context, datasets=datasets)
     return tune.with_resources(shared, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
@@ -332,6 +335,9 @@ def fetch_experiment(uri: str, results_dir: Path) -> None:
             if rel.name == "epochs.csv" and local.exists():
                 log = pd.concat([pd.read_csv(path), pd.read_csv(local)]).drop_duplicates()
                 log.sort_values("time").to_csv(local, index=False)
+            elif rel.name == FINISHED_NAME and local.exists():
+                both = {**json.loads(path.read_text()), **json.loads(local.read_text())}
+                local.write_text(json.dumps(both, sort_keys=True))
             elif not local.exists():
                 local.parent.mkdir(parents=True, exist_ok=True)
                 local.write_bytes(path.read_bytes())
@@ -363,7 +369,8 @@ def resume_sweep(path: str, *, address: str | None = None, verbose: bool = True)
     datasets = load_datasets(spec)
     ensure_ray(address)
     tuner = tune.Tuner.restore(
-        path, make_trainable(spec, datasets, results_dir), resume_unfinished=True,
+        path, make_trainable(spec, datasets, results_dir, ResultsStore(results_dir).finished()),
+        resume_unfinished=True,
         resume_errored=True, param_space=grid_space(spec),
     )
     run_config = tuner._local_tuner.get_run_config() if tuner._local_tuner else None

@@ -24,6 +24,8 @@ CSV_NAME = "results.csv"
 PARQUET_NAME = "results.parquet"
 EPOCHS_NAME = "epochs.csv"  # one line per reported epoch (and per finished report): restarts show
 EPOCH_COLUMNS = ("trial_id", "phase", "epoch", "node_id", "time")  # as repeated epochs
+FINISHED_NAME = "finished.json"  # {trial_id: its final report}: a resume re-reports, never re-runs
+FINAL_KEYS = ("done_rows", "val_auc", "params", "test_auc", "point", "phase")
 
 
 ARTIFACT_COLUMNS = ("feature_dims_path", "trace_path")
@@ -122,11 +124,26 @@ class ResultsStore:
                 out.write(",".join(EPOCH_COLUMNS) + "\n")
             csv.writer(out).writerow([trial_id, phase, epoch, node_id, f"{time.time():.3f}"])
 
-    def _mirror(self) -> None:
+    def finished(self) -> dict[str, dict[str, Any]]:
+        """Each finished trial's final report, by trial id (what a resume replays)."""
+        path = self.folder / FINISHED_NAME
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def mark_finished(self, trial_id: str, result: dict[str, Any]) -> None:
+        """Record ``trial_id``'s final report (written before the table is mirrored)."""
+        done = self.finished()
+        done[trial_id] = {k: result[k] for k in FINAL_KEYS if k in result}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".{FINISHED_NAME}.tmp"
+        tmp.write_text(json.dumps(done, default=str, sort_keys=True))
+        os.replace(tmp, self.folder / FINISHED_NAME)
+        self._mirror((FINISHED_NAME,))
+
+    def _mirror(self, names: tuple[str, ...] = (PARQUET_NAME, CSV_NAME, EPOCHS_NAME, FINISHED_NAME)) -> None:
         if not self.remote:
             return
         try:
-            remote.mirror(self.folder, self.remote, (PARQUET_NAME, CSV_NAME, EPOCHS_NAME))
+            remote.mirror(self.folder, self.remote, names)
         except remote.StorageError as exc:
             if not self.unsynced:
                 warnings.warn(f"results table not mirrored, retried at the next write: {exc}",
@@ -233,6 +250,8 @@ class ResultsCallback(tune.Callback):
         rows = json.loads(result.get(ROWS_KEY) or "[]")
         if rows:
             self.store.add(rows)
+        if done:  # after its rows: a trial recorded as finished has all its rows stored
+            self.store.mark_finished(trial.trial_id, result)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.store.add([failed_row(trial, error_reason(trial))])

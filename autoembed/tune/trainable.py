@@ -39,6 +39,9 @@ class TrialContext:
     # Local experiment folder: per-point artifacts go to <it>/artifacts/trials/<trial_id>/ so the
     # rows' paths outlive Ray's session folder. None (URI storage): the trial folder, synced.
     results_dir: str | None = None
+    # A resumed sweep: the final report of every trial the driver saw finish (Tune's saved
+    # state can predate it): such a trial reports it again instead of training again.
+    finished: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class TrialReporter:
@@ -180,6 +183,9 @@ def run_trial(config: dict[str, Any], context: TrialContext, datasets: dict[str,
     trial_dir = Path(ctx.get_trial_dir())
     if (trial_dir / DONE_FILE).exists():
         reporter.replay(trial_dir / DONE_FILE)
+        return
+    if trial_id in context.finished:  # its rows are in the driver's table already
+        reporter.report(context.finished[trial_id])
         return
     run_experiment(
         cfg,
