@@ -43,3 +43,29 @@ def test_bad_option_syntax():
         data_command.parse_option_args(["min_count"])
     assert data_command.parse_option_args(["vocab_sizes=[3, 4]", "ctr=0.3"]) == {
         "vocab_sizes": [3, 4], "ctr": 0.3}
+
+
+def test_dataset_options_are_flags_generated_from_its_config(tmp_path, capsys):
+    """``data prepare synthetic --scale tiny --seed 3 --drop-fields f05``: typed flags from the
+    dataset's Config (and field selection), the same cache entry as the ``--option`` pairs."""
+    cache = str(tmp_path / "cache")
+    assert run(["data", "prepare", "synthetic", "--scale", "tiny", "--seed", "3",
+                "--drop-fields", "f05", "--cache-dir", cache]) == 0
+    out = capsys.readouterr().out
+    assert "20,000 rows, 5 fields" in out and "parsed and cached" in out
+    assert run(["data", "info", "synthetic", "--option", "scale=tiny", "--option", "seed=3",
+                "--option", "drop_fields=[f05]", "--cache-dir", cache]) == 0
+    assert "20,000 rows, 5 fields" in capsys.readouterr().out
+
+
+def test_dataset_flags_are_checked_and_listed(capsys):
+    with pytest.raises(SystemExit):
+        run(["data", "prepare", "synthetic", "--scale", "huge"])
+    assert "'huge' is not one of tiny, small, ml1m, criteo" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run(["data", "prepare", "criteo", "--scale", "tiny"])  # a synthetic option, not criteo's
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --scale tiny" in err and "--min-count" in err
+    with pytest.raises(SystemExit):
+        run(["data", "prepare", "criteo", "--help"])
+    assert "options of dataset 'criteo'" in capsys.readouterr().out

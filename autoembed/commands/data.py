@@ -3,18 +3,52 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import yaml
 
+from autoembed.commands.flags import add_config_flags, flag_values, reject_unknown
 from autoembed.config import DataConfig
 from autoembed.data import DATASETS, load_dataset
 from autoembed.data.base import CTRData
 from autoembed.data.cache import load_entry
 from autoembed.data.download import download_ml1m
+from autoembed.data.fields import FieldSelection
 from autoembed.data.loader import plan
 from autoembed.data.report import format_report
+from autoembed.plugins import UnknownPluginError
+
+OPTION_PREFIX = "opt__"  # namespace prefix of the dataset's generated option flags
+
+
+class DatasetFlagsParser(argparse.ArgumentParser):
+    """``data prepare|info DATASET``: the dataset's options become flags (``--min-count 10``,
+    ``--fields a,b``), generated from its ``Config`` before parsing; an unknown option is an
+    error listing the allowed ones."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        args = list(sys.argv[1:] if args is None else args)
+        pre = argparse.ArgumentParser(add_help=False)
+        for flag in ("--root", "--schema", "--option", "--cache-dir"):
+            pre.add_argument(flag)
+        pre.add_argument("dataset", nargs="?")
+        dataset = pre.parse_known_args(args)[0].dataset
+        if dataset in DATASETS.names() and getattr(self, "_flags_for", None) != dataset:
+            self._flags_for = dataset
+            try:
+                cls = DATASETS.get(dataset)
+            except (UnknownPluginError, ImportError) as exc:
+                self.error(str(exc))
+            add_config_flags(self, cls.Config, f"options of dataset {dataset!r}", OPTION_PREFIX)
+            add_config_flags(self, FieldSelection, "fields of any dataset", OPTION_PREFIX)
+        ns, extras = super().parse_known_args(args, namespace)
+        reject_unknown(self, extras)
+        return ns, extras
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,14 +63,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="parser option, repeatable (e.g. min_count=10, scale=tiny)")
         q.add_argument("--cache-dir", help="cache folder (default $AUTOEMBED_CACHE or ~/.cache/autoembed)")
 
-    prep = dsub.add_parser("prepare", help="parse the raw files once and cache the arrays")
+    dsub._parser_class = DatasetFlagsParser  # prepare and info: the dataset's options as flags
+    epilog = "The dataset's options are flags too (add --help after the dataset's name)."
+    prep = dsub.add_parser("prepare", help="parse the raw files once and cache the arrays", epilog=epilog)
     dataset_args(prep)
     prep.add_argument("--strict", action="store_true", help="fail on the first malformed line")
     prep.set_defaults(func=run_prepare)
 
-    info = dsub.add_parser("info", help="where the data and its cache are, and its summary")
+    info = dsub.add_parser("info", help="where the data and its cache are, and its summary", epilog=epilog)
     dataset_args(info)
     info.set_defaults(func=run_info)
+    dsub._parser_class = argparse.ArgumentParser
 
     down = dsub.add_parser("download", help="download a public dataset (ml-1m) with checksum check")
     down.add_argument("dataset", choices=["ml-1m"])
@@ -61,7 +98,7 @@ def schema_option(options: dict[str, Any], schema: str | None) -> dict[str, Any]
 
 
 def _config(args: argparse.Namespace) -> DataConfig:
-    options = schema_option(parse_option_args(args.option), args.schema)
+    options = {**schema_option(parse_option_args(args.option), args.schema), **flag_values(args, OPTION_PREFIX)}
     if getattr(args, "strict", False):
         options["strict"] = True
     return DataConfig(name=args.dataset, root=args.root, options=options, cache_dir=args.cache_dir)

@@ -41,6 +41,13 @@ def add_config_flags(
         )
 
 
+def reject_unknown(parser: argparse.ArgumentParser, extras: list[str]) -> None:
+    """Unknown command-line options: an error listing the allowed ones."""
+    if extras:
+        allowed = sorted(s for s in parser._option_string_actions if s.startswith("--"))
+        parser.error(f"unrecognized arguments: {' '.join(extras)}; allowed options: {', '.join(allowed)}")
+
+
 def flag_values(args: argparse.Namespace, dest_prefix: str) -> dict[str, Any]:
     """The generated flags given on the command line, by field name."""
     return {k[len(dest_prefix):]: v for k, v in vars(args).items() if k.startswith(dest_prefix)}

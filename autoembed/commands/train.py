@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any, get_args
 
 from autoembed.commands.data import parse_option_args, schema_option
-from autoembed.commands.flags import add_config_flags, converter, flag_values, typed_pairs
+from autoembed.commands.flags import (
+    add_config_flags,
+    converter,
+    flag_values,
+    reject_unknown,
+    typed_pairs,
+)
 from autoembed.config import DataConfig, ExperimentConfig, ModelConfig, Precision, TrainConfig
 from autoembed.data.fields import FieldSelection
 from autoembed.data.registry import DATASETS
@@ -49,9 +55,7 @@ class PluginFlagsParser(argparse.ArgumentParser):
         except (UnknownPluginError, ImportError) as exc:
             self.error(str(exc))
         ns, extras = super().parse_known_args(args, namespace)
-        if extras:
-            allowed = sorted(s for s in self._option_string_actions if s.startswith("--"))
-            self.error(f"unrecognized arguments: {' '.join(extras)}; allowed options: {', '.join(allowed)}")
+        reject_unknown(self, extras)
         return ns, extras
 
 

@@ -3,7 +3,7 @@ entry (ids renumbered into the smaller global id space)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,10 @@ _ROWS = 1 << 18
 class FieldSelection:
     """Keep only ``fields`` (in the dataset's order), or every field but ``drop_fields``."""
 
-    fields: tuple[str, ...] | None = None
-    drop_fields: tuple[str, ...] = ()
+    fields: tuple[str, ...] | None = field(
+        default=None, metadata={"help": "keep only these fields (comma-separated names)"})
+    drop_fields: tuple[str, ...] = field(
+        default=(), metadata={"help": "every field but these (e.g. user_id,movie_id)"})
 
     @classmethod
     def pop(cls, options: dict[str, Any]) -> FieldSelection:
