@@ -79,3 +79,21 @@ def test_a_target_not_reached_is_named(tmp_path: Path) -> None:
         rows = run_experiment(cfg)
     assert [r.info["target"] for r in rows] == [0.5]
     assert rows[0].info["targets_not_reached"] == "0.0001"
+
+
+def _searched(counts: list[int], targets=(0.5, 0.1)) -> PEPEmbedding:
+    """A PEP search (10 features x 10 dims) whose trace holds ``counts``, one per 10 steps."""
+    pep = PEPEmbedding(EmbeddingSpec((10,), 10, np.ones(10, dtype=np.int64)), PEPConfig(targets=targets))
+    pep.trace = [{"step": 10 * i, "nonzeros": n, "sparsity": 1 - n / 100} for i, n in enumerate(counts, 1)]
+    return pep
+
+
+def test_a_shortfall_says_whether_more_epochs_or_more_decay_would_help() -> None:
+    """Still falling fast enough (10 target's 10 entries within as many steps again): more
+    epochs; nearly flat: the decay is too weak for the task's pull, and the message says so."""
+    falling = _searched([90, 80, 70, 60, 50, 40])  # 50% reached? no snapshot taken: pending
+    assert all("give the search more epochs" in m for m in falling.search_shortfall())
+    stalled = _searched([60, 58, 57, 57, 56, 56])
+    messages = stalled.search_shortfall()
+    assert len(messages) == 2 and all("raise threshold_weight_decay" in m for m in messages)
+    assert "57 -> 56 nonzeros" in messages[0]

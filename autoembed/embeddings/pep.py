@@ -82,6 +82,7 @@ SCHEDULE_FRACTION = {"global": 0.025, "dimension": 0.025, "field": 0.025, "field
                      "feature": 0.075, "feature_dim": 0.36}
 SHARED_THRESHOLD_DECAY = 0.1  # s's decay where one s serves many entries (see PEPConfig)
 INIT_FRACTION = 1 / 64
+STALL_FACTOR = 1.0  # a shortfall needing more steps than the search took again: stalled
 
 
 @dataclass
@@ -487,8 +488,27 @@ class PEPEmbedding(EmbeddingMethod):
         where = ("" if last is None else
                  f" (at step {last['step']}: {last['nonzeros']} nonzeros, "
                  f"{1 - last['sparsity']:.1%} of the table)")
-        return [f"PEP target {t:g} was not reached within the search{where}; it has no retrain row"
+        hint = self._shortfall_hint()
+        return [f"PEP target {t:g} was not reached within the search{where}; it has no retrain row{hint}"
                 for t, _ in self._pending_targets()]
+
+    def _shortfall_hint(self) -> str:
+        """Why the count fell short, from the trace's second half: the steps the smallest
+        missed target would need at that rate. Within ``STALL_FACTOR`` times the search so far:
+        more search epochs; beyond: the task's pull on the thresholds outweighs their decay."""
+        pending = self._pending_targets()
+        if len(self.trace) < 4 or not pending:
+            return ""
+        end = self.trace[-1]
+        half = [r for r in self.trace if r["step"] >= end["step"] / 2]
+        drop = half[0]["nonzeros"] - end["nonzeros"]
+        rate = drop / max(end["step"] - half[0]["step"], 1)
+        needed = (end["nonzeros"] - min(c for _, c in pending)) / rate if rate > 0 else math.inf
+        if needed <= STALL_FACTOR * end["step"]:
+            return f"; at the second half's rate it needs ~{needed:,.0f} more steps: give the search more epochs"
+        return (f"; the count nearly stalled ({half[0]['nonzeros']} -> {end['nonzeros']} nonzeros over "
+                f"the second half): the task's pull on the thresholds outweighs their decay, so "
+                f"raise threshold_weight_decay (now {self.config.s_weight_decay:g}; e.g. 0.1)")
 
     def search_trace(self) -> list[dict[str, Any]]:
         return list(self.trace)
