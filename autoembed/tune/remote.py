@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 TOP_FILES = ("results.parquet", "results.csv", "sweep_spec.yaml", "environment.json",
-             "epochs.csv")  # the experiment's own files, beside Tune's trial folders
+             "epochs.csv", "finished.json")  # the experiment's own files, beside Tune's trial folders
 ARTIFACTS = "artifacts"
 
 
