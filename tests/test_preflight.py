@@ -74,6 +74,26 @@ def test_a_gpu_this_machine_lacks_is_an_error(tmp_path: Path, capsys: pytest.Cap
     assert missing_resources(ResourcesSpec(cpu=8), {"CPU": 4}) == ["8 CPU per trial, but 4 available"]
 
 
+def test_custom_resources_are_asked_per_trial_and_checked() -> None:
+    """``resources.custom`` reaches Ray's request; a node group lacking it is named; a bad
+    name or amount is a spec error; a local smoke test drops it."""
+    from autoembed.tune.driver import smoke_spec
+    from autoembed.tune.spaces import load_spec
+    from autoembed.typed import SpecError, build
+
+    res = build(ResourcesSpec, {"cpu": 1, "custom": {"ae_worker": 1}}, "resources")
+    assert res.ray() == {"cpu": 1.0, "gpu": 0.0, "ae_worker": 1.0}
+    assert missing_resources(res, {"CPU": 2, "ae_worker": 1}) == []
+    assert missing_resources(res, {"CPU": 2}) == ["1 ae_worker per trial, but 0 available"]
+    for bad, message in (({"GPU": 1}, "not a custom resource name"), ({"x": 0}, "custom.x must be")):
+        with pytest.raises(SpecError, match=message):
+            build(ResourcesSpec, {"custom": bad}, "resources")
+    spec = load_spec(Path(__file__).resolve().parent / "fixtures" / "cluster_sweep.yaml")
+    spec.resources.custom = {"ae_worker": 1.0}
+    assert smoke_spec(spec, fit_to={"CPU": 2.0, "GPU": 0.0}).resources.custom == {}
+    assert smoke_spec(spec).resources.custom == {"ae_worker": 1.0}
+
+
 def test_distributions_are_checked_at_both_ends() -> None:
     space = MethodSpace("pep", {"threshold_init": Distribution("uniform", -9.0, -1.0),
                                 "granularity": ["feature", "global"], "weight_decay": 0.0})

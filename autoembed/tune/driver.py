@@ -100,6 +100,10 @@ def smoke_spec(spec: SweepSpec, fit_to: dict[str, float] | None = None) -> Sweep
                   f"{fit_to.get('GPU', 0.0):g}; the smoke trials run on the CPU")
             res.gpu = 0.0
         res.cpu = min(res.cpu, fit_to.get("CPU", res.cpu))
+        if res.custom:
+            print(f"smoke test: custom resources {sorted(res.custom)} are for a cluster's nodes; "
+                  "the smoke trials run without them")
+            res.custom = {}
     s.datasets, s.models, s.seeds = s.datasets[:1], s.models[:1], s.seeds[:1]
     for m in s.methods:
         m.space = {k: (v[:1] if isinstance(v, list) else v) for k, v in m.space.items()}
@@ -180,7 +184,7 @@ def make_trainable(
         finished=finished or {},
     )
     shared = tune.with_parameters(run_trial, context=context, datasets=datasets)
-    return tune.with_resources(shared, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    return tune.with_resources(shared, spec.resources.ray())
 
 
 def _reporter(spec: SweepSpec) -> Any:

@@ -113,7 +113,7 @@ def local_resources() -> dict[str, float]:
 def missing_resources(res: ResourcesSpec, available: dict[str, float]) -> list[str]:
     """What one trial asks for that ``available`` (Ray's resource names) does not have."""
     out = []
-    for key, need in (("CPU", res.cpu), ("GPU", res.gpu)):
+    for key, need in (("CPU", res.cpu), ("GPU", res.gpu), *res.custom.items()):
         have = float(available.get(key, 0.0))
         if need > have:
             out.append(f"{need:g} {key} per trial, but {have:g} available")

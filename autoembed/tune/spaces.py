@@ -140,12 +140,25 @@ class SchedulerSpec:
 class ResourcesSpec:
     cpu: float = 1.0  # CPUs per trial (also torch threads)
     gpu: float = 0.0  # GPUs per trial; fractional (0.25) packs several trials on one GPU
+    # Ray custom resources per trial ({name: amount}): only nodes started with them
+    # (`ray start --resources`) run the trials, e.g. to pin a sweep to a node group
+    custom: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.cpu <= 0:
             raise ValueError(f"cpu must be > 0, got {self.cpu}")
         if self.gpu < 0:
             raise ValueError(f"gpu must be >= 0, got {self.gpu}")
+        for name, amount in self.custom.items():
+            if not isinstance(name, str) or name.upper() in ("CPU", "GPU"):
+                raise ValueError(f"custom: {name!r} is not a custom resource name (cpu and gpu "
+                                 "have their own keys)")
+            if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount <= 0:
+                raise ValueError(f"custom.{name} must be a number > 0, got {amount!r}")
+
+    def ray(self) -> dict[str, float]:
+        """One trial's request in Ray's terms."""
+        return {"cpu": self.cpu, "gpu": self.gpu, **{k: float(v) for k, v in self.custom.items()}}
 
 
 @dataclass
