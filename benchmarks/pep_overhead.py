@@ -11,7 +11,8 @@ so the ratio is the threshold's own cost. The uniform model runs twice ("uniform
 identical copy): its ratio shows the measurement's noise. Per-entry and per-row thresholds
 (feature_dim, feature, field_dim, field) run on the fused CPU kernel (``pep_cpu_kernel``);
 ``--unfused`` adds a copy of each on the unfused torch ops, so the kernel's gain is measured in
-the same run. ``--ablation`` adds
+the same run; ``--rows-path`` adds feature and feature_dim on the kernel's distinct-rows path
+(``pruned_lookup`` off: the path batches smaller than the table took before it). ``--ablation`` adds
 uniform with a spare, unused table as large as feature_dim's thresholds under Adam (what a
 second table-sized parameter costs by itself) and feature_dim without its thresholds' Adam step.
 
@@ -29,12 +30,14 @@ import statistics
 import time
 from collections import defaultdict
 from contextlib import nullcontext
+from unittest.mock import patch
 
 import numpy as np
 import torch
 
 from autoembed.config import DataConfig, ModelConfig
 from autoembed.data.base import split_indices
+from autoembed.embeddings import pep as pep_module
 from autoembed.embeddings import pep_cpu_kernel
 from autoembed.embeddings.base import EmbeddingSpec
 from autoembed.embeddings.pep import PEPConfig, PEPEmbedding
@@ -56,9 +59,10 @@ class Variant:
     clock = staticmethod(time.process_time)
 
     def __init__(self, label: str, embedding, spec: EmbeddingSpec, dim: int, lr: float,
-                 fused: bool = True) -> None:
+                 fused: bool = True, lookup: bool = True) -> None:
         self.label = label
         self.fused = fused
+        self.lookup = lookup
         self.model = build_model(ModelConfig(name="fm", dim=dim), embedding, spec, seed=0)
         groups = [{"params": self.model.model_parameters(), "lr": lr, "weight_decay": 0.0}]
         groups += embedding.param_groups(lr, 0.0)
@@ -69,7 +73,9 @@ class Variant:
         self.times: list[float] = []
 
     def run(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        with nullcontext() if self.fused else pep_cpu_kernel.unfused():
+        with (nullcontext() if self.fused else pep_cpu_kernel.unfused(),
+              nullcontext() if self.lookup else patch.object(pep_module, "pruned_lookup",
+                                                             lambda *args: None)):
             self._run(batches)
 
     def _run(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
@@ -147,6 +153,9 @@ def main() -> None:
     parser.add_argument("--wall-clock", action="store_true", help="time wall time, not CPU time")
     parser.add_argument("--unfused", action="store_true",
                         help="also time each granularity the fused CPU kernel serves without it")
+    parser.add_argument("--rows-path", action="store_true",
+                        help="also time feature and feature_dim with pruned_lookup off (the "
+                             "distinct-rows path)")
     parser.add_argument("--ablation", action="store_true",
                         help="also time uniform + a spare table-sized parameter under Adam, and "
                              "PEP feature_dim without the Adam step on its thresholds")
@@ -163,9 +172,9 @@ def main() -> None:
     batches = [(torch.from_numpy(data.ids[r].astype(np.int64)), torch.from_numpy(data.labels[r]))
                for r in rows]
 
-    def variant(label: str, make, fused: bool = True) -> Variant:
+    def variant(label: str, make, fused: bool = True, lookup: bool = True) -> Variant:
         torch.manual_seed(0)  # every variant starts from the same initial tables
-        return Variant(label, make(spec), spec, args.dim, 1e-3, fused=fused)
+        return Variant(label, make(spec), spec, args.dim, 1e-3, fused=fused, lookup=lookup)
 
     def pep(gran: str, cls: type[PEPEmbedding] = PEPEmbedding):
         return lambda spec: cls(spec, PEPConfig(granularity=gran, threshold_init=-15.0))
@@ -175,6 +184,8 @@ def main() -> None:
         variants.append(variant(f"pep/{gran}", pep(gran)))
         if args.unfused and gran not in ("global", "dimension"):  # those the kernel serves
             variants.append(variant(f"pep/{gran}/unfused", pep(gran), fused=False))
+        if args.rows_path and gran in ("feature", "feature_dim"):  # those pruned_lookup serves
+            variants.append(variant(f"pep/{gran}/rows path", pep(gran), lookup=False))
     if args.ablation:
         variants.append(variant("uniform+spare table", UniformWithSpareTable))
         variants.append(variant("pep/feature_dim/no s Adam",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from autoembed.embeddings import pep_cpu_kernel
-from autoembed.embeddings.pep_threshold import pruned_gather, reference_threshold
+from autoembed.embeddings.pep_threshold import pruned_gather, pruned_lookup, reference_threshold
 
 
 def test_the_kernel_builds_on_this_machine():
@@ -110,3 +110,22 @@ def test_build_directory_follows_torch_extensions_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
     folder = pep_cpu_kernel.build_directory("AVX2")
     assert folder.parent == tmp_path and "avx2" in folder.name and "torch" in folder.name
+
+
+@pytest.mark.parametrize("per_row", [False, True], ids=["per-entry", "per-row"])
+@pytest.mark.parametrize("dim", [32, 13, 40])  # partial vector chunks: 13 < 16, 40 = 16+16+8
+def test_lookup_matches_the_reference_on_named_rows_only(per_row, dim):
+    v, s, ids, upstream = _case(100, dim, per_row)
+    ids = ids[:8]  # 40 ids into 100 rows: most rows unnamed
+    fused_v, fused_s = v.clone().requires_grad_(), s.clone().requires_grad_()
+    out = pruned_lookup(fused_v, fused_s, ids)
+    out.backward(upstream[:8])
+    v.requires_grad_()
+    s.requires_grad_()
+    expected = reference_threshold(v, s)[ids]
+    expected.backward(upstream[:8])
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    torch.testing.assert_close(fused_v.grad, v.grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(fused_s.grad, s.grad, rtol=1e-5, atol=1e-7)
+    with pytest.raises(RuntimeError, match="out of range"):
+        pruned_lookup(fused_v, fused_s, torch.tensor([[100]]))

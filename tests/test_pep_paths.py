@@ -6,6 +6,7 @@ import pytest
 import torch
 from test_pep import fit_tiny, make_pep, make_spec, random_ids
 
+from autoembed.embeddings import pep_cpu_kernel
 from autoembed.embeddings.gather import accumulate_rows, gather_rows
 from autoembed.embeddings.pep import PEPConfig
 from autoembed.embeddings.pep_threshold import unique_rows
@@ -44,11 +45,37 @@ def test_accumulate_rows_non_cpu_branch_has_the_right_shape():
 
 
 def test_a_second_backward_through_one_forward_is_refused():
-    emb = make_pep(granularity="feature_dim")
+    emb = make_pep(granularity="field_dim")  # the distinct-rows path (no per-feature lookup)
     loss = emb(random_ids(4, emb.spec, torch.Generator().manual_seed(0))).sum()
     loss.backward(retain_graph=True)  # the fused backward reuses the forward's buffers
     with pytest.raises(RuntimeError, match="one backward per forward"):
         loss.backward()
+
+
+@pytest.mark.parametrize("granularity", ["feature", "feature_dim"])
+def test_the_lookup_path_keeps_its_inputs_and_reads_only_named_rows(granularity):
+    """A batch smaller than the table goes through ``pruned_lookup`` (CPU kernel): it gives the
+    distinct-rows path's values and gradients, zero gradients on unnamed rows, and may be
+    backpropagated twice (it keeps no intermediates)."""
+    emb = make_pep(granularity=granularity, threshold_init=-2.0)
+    with torch.no_grad():
+        emb.threshold.add_(torch.randn_like(emb.threshold))
+    ids = random_ids(2, emb.spec, torch.Generator().manual_seed(0))  # 6 ids < 16 rows
+    out = emb(ids)
+    out.sum().backward(retain_graph=True)
+    first = emb.weight.grad.clone(), emb.threshold.grad.clone()
+    out.sum().backward()
+    torch.testing.assert_close(emb.weight.grad, 2 * first[0])
+    torch.testing.assert_close(emb.threshold.grad, 2 * first[1])
+    named = torch.zeros(emb.spec.num_features, dtype=torch.bool).index_fill_(0, ids.flatten(), True)
+    assert not first[0][~named].any() and not first[1][~named].any()
+    with pep_cpu_kernel.unfused():  # the distinct-rows path, same numbers
+        emb.weight.grad = emb.threshold.grad = None
+        rows_out = emb(ids)
+        rows_out.sum().backward()
+    torch.testing.assert_close(rows_out, out, rtol=0, atol=0)
+    torch.testing.assert_close(emb.weight.grad, first[0], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(emb.threshold.grad, first[1], rtol=1e-5, atol=1e-7)
 
 
 def test_integer_threshold_init_is_accepted():

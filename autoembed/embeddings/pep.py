@@ -2,7 +2,8 @@
 
 ``V_hat = sign(V) * relu(|V| - sigmoid(s))``, applied only to the rows a batch gathers (and
 their ``s``), or to the whole table when that is smaller than the batch, so the step's cost
-follows the smaller of batch and table (``pep_threshold.pruned_gather``: one fused op).
+follows the smaller of batch and table (``pep_threshold.pruned_gather``: one fused op; on CPU
+with per-feature thresholds ``pruned_lookup`` reads the gathered rows in place instead).
 
 Weight decay and the threshold's drift (read this before changing a default): at a saturated
 init (``threshold_init = -150``) ``sigmoid(s)`` and its gradient are exactly 0 in float32, so the
@@ -50,6 +51,7 @@ from autoembed.embeddings.pep_threshold import (
     drift_lr,
     is_per_feature,
     pruned_gather,
+    pruned_lookup,
     pruned_mask,
     pruned_weight,
     threshold_shape,
@@ -294,6 +296,10 @@ class PEPEmbedding(EmbeddingMethod):
         smaller of table and batch."""
         if not self.sparse and use_full_table(self.spec.num_features, ids.numel()):
             return pruned_gather(self.weight, self._threshold_rows(self.threshold, None), ids)
+        if not self.sparse and is_per_feature(self.config.granularity):
+            out = pruned_lookup(self.weight, self.threshold, ids)  # CPU kernel: named rows only
+            if out is not None:
+                return out
         uniq, inverse = unique_rows(ids, self.spec.num_features)
         if self.sparse:
             rows, s_rows = self._gather_sparse(uniq)

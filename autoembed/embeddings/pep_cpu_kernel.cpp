@@ -7,12 +7,17 @@
 // backward_(grad, out, g): in place, grad <- grad * [out != 0]                       (dV)
 //                                     g    <- -(grad * sign(out) [summed per row]) * (1 - g) * g
 //                                                                                        (ds)
+// lookup_forward(v, s, ids), lookup_backward_(grad, v, s, ids): the same for the table rows ids
+// names, read in place from the whole table (no pass over the rows it does not name; ds is
+// zeroed there).
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 namespace {
@@ -151,6 +156,94 @@ void backward_rows_(at::Tensor& grad, const at::Tensor& out, at::Tensor& g) {
   });
 }
 
+// Rows named by ids, thresholded, without a table-sized pass: out[i] = shrink(v[r], sigmoid(s[r]))
+// for r = ids[i]. Every row is computed in vector chunks (a short last chunk with partial loads),
+// so each entry gets the same vector arithmetic as forward_entries.
+void check_ids(const at::Tensor& ids, int64_t rows) {
+  TORCH_CHECK(ids.device().is_cpu() && ids.scalar_type() == at::kLong && ids.is_contiguous(),
+              "ids must be contiguous int64 on the CPU");
+  const int64_t* pi = ids.data_ptr<int64_t>();
+  for (int64_t i = 0; i < ids.numel(); ++i)
+    TORCH_CHECK(pi[i] >= 0 && pi[i] < rows, "id ", pi[i], " out of range for ", rows, " rows");
+}
+
+at::Tensor lookup_forward(const at::Tensor& v, const at::Tensor& s, const at::Tensor& ids) {
+  const int64_t dim = v.size(1), n = ids.numel();
+  const bool per_row = s.size(1) == 1;
+  check_ids(ids, v.size(0));
+  auto out = at::empty({n, dim}, v.options());
+  auto g_rows = per_row ? at::sigmoid(s) : at::Tensor();  // per row: torch's sigmoid, as forward_rows
+  const float* pv = v.data_ptr<float>();
+  const float* ps = per_row ? g_rows.data_ptr<float>() : s.data_ptr<float>();
+  const int64_t* pi = ids.data_ptr<int64_t>();
+  float* po = out.data_ptr<float>();
+  at::parallel_for(0, n, std::max<int64_t>(1, kGrain / dim), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const int64_t r = pi[i];
+      const float* row = pv + r * dim;
+      float* dst = po + i * dim;
+      for (int64_t d = 0; d < dim; d += Vec::size()) {
+        const int64_t k = std::min<int64_t>(Vec::size(), dim - d);
+        const Vec gv = per_row ? Vec(ps[r]) : sigmoid(Vec::loadu(ps + r * dim + d, k));
+        shrink(Vec::loadu(row + d, k), gv).store(dst + d, k);
+      }
+    }
+  });
+  return out;
+}
+
+// grad: the batch's gradients summed per table row ([N, D], zero on rows no id names), in place
+// -> dV. Returns ds (s's shape): the reference's gradient on the rows ids name, 0 elsewhere.
+// Only those rows are read (v, s recomputed as in lookup_forward); the rest of ds is zeroed.
+at::Tensor lookup_backward_(at::Tensor& grad, const at::Tensor& v, const at::Tensor& s,
+                            const at::Tensor& ids) {
+  const int64_t rows = v.size(0), dim = v.size(1);
+  const bool per_row = s.size(1) == 1;
+  check_ids(ids, rows);
+  std::vector<uint8_t> named(rows, 0);
+  const int64_t* pi = ids.data_ptr<int64_t>();
+  for (int64_t i = 0; i < ids.numel(); ++i) named[pi[i]] = 1;
+  auto ds = at::empty_like(s);
+  auto g_rows = per_row ? at::sigmoid(s) : at::Tensor();
+  const float* pv = v.data_ptr<float>();
+  const float* ps = per_row ? g_rows.data_ptr<float>() : s.data_ptr<float>();
+  float* pd = grad.data_ptr<float>();
+  float* pds = ds.data_ptr<float>();
+  const int64_t s_dim = s.size(1);
+  at::parallel_for(0, rows, std::max<int64_t>(1, kGrain / dim), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      float* ds_row = pds + r * s_dim;
+      if (!named[r]) {
+        std::fill(ds_row, ds_row + s_dim, 0.0f);
+        continue;
+      }
+      const float* vrow = pv + r * dim;
+      float* drow = pd + r * dim;
+      Vec acc(0.0f);
+      for (int64_t d = 0; d < dim; d += Vec::size()) {
+        const int64_t k = std::min<int64_t>(Vec::size(), dim - d);
+        const Vec gv = per_row ? Vec(ps[r]) : sigmoid(Vec::loadu(ps + r * dim + d, k));
+        const Vec out = shrink(Vec::loadu(vrow + d, k), gv);
+        Vec signed_grad;
+        split(Vec::loadu(drow + d, k), out, signed_grad).store(drow + d, k);
+        if (per_row) {
+          acc = acc + signed_grad;  // partial loads zero the unused lanes
+        } else {
+          threshold_grad(signed_grad, gv).store(ds_row + d, k);
+        }
+      }
+      if (per_row) {
+        float lanes[Vec::size()];
+        acc.store(lanes);
+        float sum = 0.0f;
+        for (int64_t k = 0; k < Vec::size(); ++k) sum += lanes[k];
+        ds_row[0] = threshold_grad(sum, ps[r]);
+      }
+    }
+  });
+  return ds;
+}
+
 }  // namespace
 
 std::vector<at::Tensor> pep_forward(const at::Tensor& v, const at::Tensor& s) {
@@ -174,7 +267,30 @@ void pep_backward_(at::Tensor& grad, const at::Tensor& out, at::Tensor& g) {
   backward_rows_(grad, out, g);
 }
 
+void check_lookup(const at::Tensor& v, const at::Tensor& s) {
+  check(v, "v");
+  check(s, "s");
+  TORCH_CHECK(v.dim() == 2 && s.dim() == 2 && s.size(0) == v.size(0) &&
+              (s.size(1) == v.size(1) || s.size(1) == 1), "s must be [rows, dim] or [rows, 1]");
+}
+
+at::Tensor pep_lookup_forward(const at::Tensor& v, const at::Tensor& s, const at::Tensor& ids) {
+  check_lookup(v, s);
+  return lookup_forward(v, s, ids);
+}
+
+at::Tensor pep_lookup_backward_(at::Tensor& grad, const at::Tensor& v, const at::Tensor& s,
+                                const at::Tensor& ids) {
+  check_lookup(v, s);
+  check(grad, "grad");
+  TORCH_CHECK(grad.sizes() == v.sizes(), "grad must have v's shape");
+  return lookup_backward_(grad, v, s, ids);
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("lookup_forward", &pep_lookup_forward, "out[i] = shrink(v[ids[i]], sigmoid(s[ids[i]]))");
+  m.def("lookup_backward_", &pep_lookup_backward_,
+        "in place: grad (summed per row) <- dV; returns ds (0 on rows ids does not name)");
   m.def("forward", &pep_forward, "g = sigmoid(s); out = v - clamp(v, -g, g)");
   m.def("backward_", &pep_backward_, "in place: grad <- dV, g <- ds");
 }

@@ -7,7 +7,10 @@ distinct rows) and gathers the batch from it; its backward sums the batch's grad
 into one fresh buffer and turns that, in place, into the reference formula's gradients:
 ``dV = grad * [|v| > g]`` and ``ds = -sum(grad * sign(v) * [|v| > g]) * g * (1 - g)``.
 On CPU, with one threshold per entry or per row, both directions are a single pass of a small
-C++ kernel instead (``pep_cpu_kernel``; same arithmetic).
+C++ kernel instead (``pep_cpu_kernel``; same arithmetic). For a batch smaller than the table,
+``pruned_lookup`` reads the named rows of ``V`` and ``s`` in place (no distinct-row pass, no row
+copies, no scatter of row gradients back into the table; ``benchmarks/pep_overhead.py
+--rows-path`` times both paths).
 """
 
 from __future__ import annotations
@@ -117,6 +120,40 @@ def pruned_gather(table: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> 
     """``(sign(V) * relu(|V| - sigmoid(s)))[index]`` (``[*index.shape, D]``) for a table ``V``
     (``[R, D]``) and ``s`` broadcastable to it; the gradients equal autograd's over the formula."""
     return _PrunedGather.apply(table, s, index)
+
+
+class _PrunedLookup(torch.autograd.Function):
+    """``soft_threshold(table, s)[index]`` on the CPU kernel, reading only the rows ``index``
+    names: no distinct-row pass, no row copies; the backward sums the batch's gradients into a
+    table-sized gradient (as a plain embedding's does) and fixes its named rows up in place."""
+
+    @staticmethod
+    def forward(ctx, table: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        kernel = pep_cpu_kernel.load()
+        flat = index.reshape(-1).contiguous()
+        ctx.save_for_backward(table, s, flat)
+        ctx.kernel = kernel
+        return kernel.lookup_forward(table, s, flat).view(*index.shape, table.shape[1])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        table, s, flat = ctx.saved_tensors
+        dv = accumulate_rows(grad.reshape(-1, table.shape[1]), flat, table.shape[0])
+        ds = ctx.kernel.lookup_backward_(dv, table, s, flat)
+        return (dv if ctx.needs_input_grad[0] else None,
+                ds if ctx.needs_input_grad[1] else None, None)
+
+
+def pruned_lookup(table: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> torch.Tensor | None:
+    """``pruned_gather(table, s, index)`` for a whole table with one ``s`` per entry or per row,
+    on the fused CPU kernel without touching the rows ``index`` does not name (a batch smaller
+    than the table); None where the kernel does not serve (then use :func:`pruned_gather`)."""
+    if not (pep_cpu_kernel.applies(table, s) and table.is_contiguous() and s.is_contiguous()):
+        return None
+    if pep_cpu_kernel.load() is None:
+        return None
+    return _PrunedLookup.apply(table, s, index)
 
 
 def use_full_table(num_rows: int, num_ids: int) -> bool:
