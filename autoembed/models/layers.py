@@ -29,7 +29,9 @@ class DNNConfig:
 
 class MLP(nn.Sequential):
     """``Linear -> [BatchNorm] -> ReLU -> [Dropout]`` per hidden layer, then a float32 linear
-    output (``Logit``)."""
+    output (``Logit``). The ReLU works in place: neither Linear's nor BatchNorm's backward reads
+    its output, and a fresh ``[B, 400]`` buffer per layer cost ~5% of the DNN's CPU step
+    (3x400 at batch 1024, one thread, measured with a scratch loop)."""
 
     def __init__(
         self,
@@ -45,7 +47,7 @@ class MLP(nn.Sequential):
             layers.append(nn.Linear(width, h))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(h))
-            layers.append(nn.ReLU())
+            layers.append(nn.ReLU(inplace=True))  # on the fresh Linear/BatchNorm output
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = h
@@ -108,5 +110,6 @@ class MultiHeadSelfAttention(nn.Module):
         )
         out = out.transpose(1, 2).reshape(b, f, -1)
         if self.residual is not None:
-            out = out + self.residual(x)
-        return torch.relu(out)
+            out = out + self.residual(x)  # a fresh tensor: the ReLU may overwrite it
+            return torch.relu_(out)
+        return torch.relu(out)  # the reshape above may be a view of the attention's output
