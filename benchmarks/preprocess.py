@@ -7,6 +7,8 @@ and per CPU second, which a busy machine does not distort) and peak RSS. Peak RS
 number of distinct values counted.
 
     flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/preprocess.py --rows 500000 2000000
+
+``--data-dir DIR`` keeps the generated files for later runs (generating 2M rows takes a minute).
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ def worker(path: str, cache: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[500_000, 2_000_000])
+    parser.add_argument("--data-dir", default=None, help="keep the generated files here and reuse "
+                        "them on later runs (default: a temporary folder, deleted after)")
     parser.add_argument("--worker", nargs=2, metavar=("FILE", "CACHE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -105,23 +109,29 @@ def main() -> None:
         return
     print(f"{'rows':>10} {'file MB':>8} {'gen s':>6} {'parse s':>8} {'rows/s':>9} {'cpu s':>6} "
           f"{'rows/cpu-s':>10} "
-          f"{'peak RSS MB':>11} {'after import':>12} {'skipped':>7} {'features':>9} {'ids MB':>7}")
+          f"{'peak RSS MB':>11} {'after import':>12} {'skipped':>7} {'features':>9} {'ids MB':>7} "
+          f"{'load 1-min':>10}")
     for rows in args.rows:
-        r = measure(rows)
+        r = measure(rows, args.data_dir)
         print(f"{r['rows']:>10,} {r['file_mb']:>8.0f} {r['gen_seconds']:>6.1f} "
               f"{r['seconds']:>8.1f} {r['rows'] / r['seconds']:>9,.0f} {r['cpu_seconds']:>6.1f} "
               f"{r['rows'] / r['cpu_seconds']:>10,.0f} {r['peak_rss_mb']:>11.0f} "
               f"{r['import_rss_mb']:>12.0f} {r['skipped']:>7} {r['features']:>9,} "
-              f"{r['rows'] * 39 * 4 / 2**20:>7.0f}", flush=True)
+              f"{r['rows'] * 39 * 4 / 2**20:>7.0f} {r['load']:>10.2f}", flush=True)
 
 
-def measure(rows: int) -> dict:
-    """Generate a ``rows``-line file, parse it in a fresh process; the worker's figures plus
-    ``gen_seconds`` and ``file_mb``."""
+def measure(rows: int, data_dir: str | None = None) -> dict:
+    """Generate a ``rows``-line file (or reuse it from ``data_dir``), parse it in a fresh
+    process; the worker's figures plus ``gen_seconds``, ``file_mb`` and ``load`` (the 1-minute
+    load average right after the parse: above ~2.5 on 2 cores, something else was running)."""
     with tempfile.TemporaryDirectory(prefix="autoembed-bench-") as tmp:
-        path = Path(tmp) / "train.txt"
+        folder = Path(data_dir or tmp) / f"criteo-{rows}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path, done = folder / "train.txt", folder / "bad_lines.txt"
         t0 = time.perf_counter()
-        bad = generate(path, rows)
+        if not done.exists():
+            done.write_text(str(generate(path, rows)))
+        bad = int(done.read_text())
         gen = time.perf_counter() - t0
         out = subprocess.run(
             [sys.executable, __file__, "--worker", str(path), str(Path(tmp) / "cache")],
@@ -129,7 +139,8 @@ def measure(rows: int) -> dict:
         ).stdout
         r = json.loads(out.strip().splitlines()[-1])
         assert r["skipped"] == bad, f"expected {bad} malformed lines, parser skipped {r['skipped']}"
-        return {**r, "gen_seconds": gen, "file_mb": path.stat().st_size / 2**20}
+        return {**r, "gen_seconds": gen, "file_mb": path.stat().st_size / 2**20,
+                "load": os.getloadavg()[0]}
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ class Columns:
         return self.table.num_rows
 
     def column(self, name: str) -> pa.Array:
-        return self.table.column(name).combine_chunks()
+        column = self.table.column(name)  # its only chunk as is (concatenation would copy)
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def split_columns(
@@ -154,7 +155,12 @@ def drop_rows(columns: Columns, keep: np.ndarray) -> Columns:
 
 
 def to_integers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Parse integer strings: (float64 values with NaN for empty, mask of non-integer entries)."""
+    """Parse integer strings: (float64 values with NaN for empty, mask of non-integer entries).
+
+    An integer is ``-?[0-9]{1,15}``; anything else but the empty string is non-integer."""
+    plain = _plain_integers(values)
+    if plain is not None:
+        return plain
     valid = pc.match_substring_regex(values, r"^-?[0-9]{1,15}$")
     empty = pc.equal(values, "")
     bad = ~(valid.to_numpy(zero_copy_only=False) | empty.to_numpy(zero_copy_only=False))
@@ -162,6 +168,41 @@ def to_integers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     numbers = ints.astype(np.float64)
     numbers[~valid.to_numpy(zero_copy_only=False)] = np.nan
     return numbers, bad
+
+
+_DIGIT_OR_MINUS = np.zeros(256, dtype=bool)
+_DIGIT_OR_MINUS[list(b"0123456789-")] = True
+
+
+def _plain_integers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`to_integers` without a regex, for the common case where every value is empty or
+    an integer (checked on the raw bytes with numpy); None when some value is neither."""
+    if values.type != pa.string() or values.null_count:
+        return None
+    n = len(values)
+    _, offsets_buf, data_buf = values.buffers()
+    offsets = np.frombuffer(offsets_buf, np.int32, n + 1, values.offset * 4)
+    lengths = np.diff(offsets)
+    data = (np.frombuffer(data_buf, np.uint8, offsets[-1] - offsets[0], offsets[0])
+            if data_buf is not None else np.empty(0, np.uint8))
+    if not _DIGIT_OR_MINUS[data].all():
+        return None
+    digits = lengths
+    minus = np.flatnonzero(data == ord("-")) + offsets[0]
+    if len(minus):  # a minus sign only first, and before a digit
+        row = np.searchsorted(offsets, minus, side="right") - 1
+        if (offsets[row] != minus).any() or (lengths[row] < 2).any():
+            return None
+        digits = lengths.copy()
+        digits[row] -= 1
+    if (digits > 15).any():
+        return None
+    valid = lengths > 0
+    validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    typed = pa.Array.from_buffers(pa.string(), n, [validity, pa.py_buffer(offsets), data_buf])
+    # At most 15 digits: exact in float64 (Arrow's parser rounds correctly).
+    numbers = pc.cast(typed, pa.float64()).to_numpy(zero_copy_only=False)
+    return numbers, np.zeros(n, dtype=bool)
 
 
 def record_bad_values(

@@ -27,7 +27,7 @@ class NpyWriter:
         if rows.shape[1:] != self.shape[1:] or self.rows + len(rows) > self.shape[0]:
             raise ValueError(f"{self.path.name}: rows {rows.shape} do not fit shape {self.shape} "
                              f"after {self.rows} rows")
-        self._fh.write(rows.tobytes())
+        self._fh.write(rows.data)  # no copy
         self.rows += len(rows)
 
     def close(self) -> None:

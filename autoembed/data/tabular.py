@@ -1,9 +1,11 @@
 """Streaming parser for delimited CTR logs (Criteo, Avazu).
 
-Pass 1 parses and validates every line once (blocks in two threads) and counts each field's
-values, keeping the blocks' dictionary-encoded keys in a temporary Arrow stream; pass 2 encodes
-that stream into ``ids.npy``. Memory holds a few blocks plus the value counts, whatever the
-number of rows.
+Pass 1 parses and validates every line once (blocks in two threads), dictionary-encodes each
+field's values per block and counts them; the blocks' encoded keys go to a temporary Arrow
+stream on disk. Pass 2 reads that stream back (plain reads, not a memory map) a few blocks at a
+time, maps each dictionary to vocabulary ids once, and writes ``ids.npy``. ``feature_counts``
+comes from pass 1's counts. Memory holds a few blocks plus the value counts, whatever the number
+of rows.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -25,20 +28,24 @@ from autoembed.data.lines import record_bad_values, to_integers
 from autoembed.data.npy import NpyWriter
 from autoembed.data.options import ParseOptions
 from autoembed.data.report import ParseReport
-from autoembed.data.vocab import ValueCounter, build_vocab, encode_dictionary, offsets_of
+from autoembed.data.vocab import ValueCounter, encode, offsets_of, vocab_counts
 
 MISSING_KEY = -(2**62)  # an integer field's missing value: a value of its own
 SMALL_BASE = -(2**40)  # integer values v <= 2 become SMALL_BASE + v, apart from the bins (>= 1)
 _LABEL = "__label__"  # the label's column in a block's batch of keys
-_THREADS = 2  # blocks parsed at once
+_THREADS = 2  # blocks parsed (pass 1) or encoded (pass 2) at once
+_PASS2_ROWS = 1 << 18  # rows encoded per vocabulary look-up in pass 2
+_TILE_ROWS = 4096
+_T = TypeVar("_T")
 
 
 def integer_keys(numbers: np.ndarray) -> np.ndarray:
     """Criteo integer binning: ``int(ln(v)^2)`` for v > 2; v <= 2 and missing keep their own keys."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        binned = np.floor(np.log(np.maximum(numbers, 3.0)) ** 2)
-    keys = np.where(numbers > 2, binned, SMALL_BASE + np.nan_to_num(numbers, nan=0.0))
-    return np.where(np.isnan(numbers), MISSING_KEY, keys).astype(np.int64)
+    keys = numbers + SMALL_BASE  # v <= 2: exact in float64 for |v| < 2**52
+    big = numbers > 2
+    keys[big] = np.floor(np.log(np.maximum(numbers[big], 3.0)) ** 2)
+    keys[np.isnan(numbers)] = MISSING_KEY  # a power of two: exact in float64
+    return keys.astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -60,76 +67,139 @@ class Layout:
 
 @dataclass
 class _Chunk:
-    """One block's outcome: its line count, its malformed lines (in line order) and its valid
-    rows as a batch of dictionary-encoded field keys plus the label."""
+    """One block's outcome: its line count, its malformed lines (in line order), its valid rows
+    as a batch of dictionary-encoded field keys plus the label, and each field's count of each
+    dictionary value."""
 
     lines: int
     bad: list[dict[str, Any]]
     batch: pa.RecordBatch
+    counts: list[np.ndarray]
 
 
-def _parse_chunk(first: int, block: bytes, layout: Layout, file: str) -> _Chunk:
-    """Parse and check one block (runs in a worker thread: it touches no shared state)."""
+def _parse_chunk(block: bytes, layout: Layout, file: str) -> _Chunk:
+    """Parse and check one block (runs in a worker thread: it touches no shared state); line
+    numbers in its report count from the block's first line, 1."""
     report = ParseReport(max_examples=sys.maxsize)
-    cols = parse_block(block, first, layout.sep, list(layout.columns), report, file)
-    label = cols.column(layout.label)
-    keep = pc.is_in(label, pa.array(["0", "1"])).to_numpy(zero_copy_only=False)
+    cols = parse_block(block, 1, layout.sep, list(layout.columns), report, file)
+    label = cols.table.column(layout.label)
+    keep = pc.is_in(label, pa.array(["0", "1"])).to_numpy()
     record_bad_values(cols, ~keep, label, layout.label, "bad label", report, file)
-    keys: dict[str, Any] = {}
+    keys: dict[str, tuple[pa.Array, np.ndarray]] = {}  # field -> (dictionary, indices)
     for name in layout.fields:
-        values = cols.column(name)
-        if name in layout.int_fields:
-            numbers, bad = to_integers(values)
+        values = cols.table.column(name)
+        if name in layout.int_fields:  # parsed and binned once per distinct string
+            keys[name], bad = _integer_field(values)
             record_bad_values(cols, bad & keep, values, name, "non-numeric integer field",
                               report, file)
             keep &= ~bad
-            keys[name] = integer_keys(numbers)
         else:
             transform = layout.transforms.get(name)
-            keys[name] = transform(values) if transform else values
-    mask = pa.array(keep)
-    columns = {name: pc.dictionary_encode(pa.array(v[keep]) if isinstance(v, np.ndarray)
-                                          else v.filter(mask))
-               for name, v in keys.items()}
-    columns[_LABEL] = pc.equal(label.filter(mask), "1")
+            keys[name] = _encode(transform(values) if transform else values)
+    if not keep.all():  # dictionary entries only bad rows used are counted 0 times
+        keys = {name: (values, indices[keep]) for name, (values, indices) in keys.items()}
+    columns = {name: pa.DictionaryArray.from_arrays(indices, values)
+               for name, (values, indices) in keys.items()}
+    columns[_LABEL] = pa.array(pc.equal(label, "1").to_numpy()[keep])
+    counts = [np.bincount(indices, minlength=len(values)) for values, indices in keys.values()]
     return _Chunk(report.lines, sorted(report.examples, key=lambda e: e["line"]),
-                  pa.record_batch(columns))
+                  pa.record_batch(columns), counts)
+
+
+def _encode(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """A column's distinct values and the index of each row's value (int32)."""
+    chunks = pc.dictionary_encode(values).chunks  # one dictionary, shared by the chunks
+    if not chunks:
+        return pa.array([], values.type), np.empty(0, np.int32)
+    return chunks[0].dictionary, np.concatenate([c.indices.to_numpy() for c in chunks])
+
+
+def _integer_field(values: pa.ChunkedArray) -> tuple[tuple[pa.Array, np.ndarray], np.ndarray]:
+    """An integer column's binned keys as (distinct keys, index of each row's key), and the mask
+    of its non-integer rows; each distinct string is parsed once."""
+    strings, indices = _encode(values)
+    numbers, bad = to_integers(strings)
+    distinct, key_of = np.unique(integer_keys(numbers), return_inverse=True)
+    return (pa.array(distinct), key_of.astype(np.int32)[indices]), bad[indices]
+
+
+def _ordered(jobs: Iterator[Callable[[], _T]], threads: int = _THREADS) -> Iterator[_T]:
+    """Run ``jobs`` in ``threads`` threads (Arrow and numpy release the GIL), a few ahead of
+    the consumer; their results in order."""
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: deque[Future[_T]] = deque()
+        while True:
+            while len(pending) < threads + 1 and (job := next(jobs, None)) is not None:
+                pending.append(pool.submit(job))
+            if not pending:
+                return
+            yield pending.popleft().result()
 
 
 def _chunks(
     path: Path, layout: Layout, opts: ParseOptions, report: ParseReport, progress: bool
-) -> Iterator[pa.RecordBatch]:
-    """Each block's valid rows, in file order; blocks are parsed two at a time in threads (Arrow
-    and numpy release the GIL), their malformed lines recorded in ``report`` in line order."""
-    def blocks() -> Iterator[tuple[int, bytes]]:
-        for first, block in iter_blocks(path, opts.chunk_bytes, progress, f"parse {path.name}"):
-            if layout.has_header and first == 1:
+) -> Iterator[_Chunk]:
+    """Each block's parsed chunk, in file order; blocks are parsed two at a time in threads,
+    their malformed lines recorded in ``report`` in line order."""
+    def jobs() -> Iterator[Callable[[], _Chunk]]:
+        for i, block in enumerate(iter_blocks(path, opts.chunk_bytes, progress,
+                                              f"parse {path.name}")):
+            if layout.has_header and i == 0:
                 end = block.index(b"\n")
                 header = block[:end].decode("utf-8", "replace").strip().split(layout.sep.decode())
                 if tuple(header) != layout.columns:
                     raise ValueError(
                         f"{path}: header {header} is not the expected {list(layout.columns)}")
                 report.lines += 1
-                first, block = 2, block[end + 1 :]
+                block = block[end + 1 :]
                 if not block:
                     continue
-            yield first, block
+            yield partial(_parse_chunk, block, layout, path.name)
 
-    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-        pending: deque[Future[_Chunk]] = deque()
-        source = blocks()
-        while True:
-            while len(pending) < _THREADS + 1 and (item := next(source, None)) is not None:
-                pending.append(pool.submit(_parse_chunk, *item, layout, path.name))
-            if not pending:
-                return
-            chunk = pending.popleft().result()
-            report.lines += chunk.lines
-            with report.chunk():
-                for bad in chunk.bad:
-                    report.record_bad(bad["file"], [bad["line"]], [bad["reason"]], [bad["detail"]])
-            report.rows += chunk.batch.num_rows
-            yield chunk.batch
+    for chunk in _ordered(jobs()):
+        before = report.lines  # lines before the block's first (the header read first)
+        report.lines += chunk.lines
+        with report.chunk():
+            for bad in chunk.bad:
+                report.record_bad(bad["file"], [before + bad["line"]], [bad["reason"]],
+                                  [bad["detail"]])
+        report.rows += chunk.batch.num_rows
+        yield chunk
+
+
+def _encode_batches(
+    batches: list[pa.RecordBatch], fields: tuple[str, ...], vocabs: list[pa.Array],
+    offsets: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Global ids [rows, fields] (int32) and float32 labels of consecutive ``batches``: each
+    field's dictionaries are joined and looked up in its vocabulary in one call."""
+    columns = []
+    for f, name in enumerate(fields):
+        encoded = [b.column(name) for b in batches]
+        starts = np.cumsum([0] + [len(c.dictionary) for c in encoded])
+        local = encode(pa.concat_arrays([c.dictionary for c in encoded]), vocabs[f]) + offsets[f]
+        columns.append(local.astype(np.int32)[np.concatenate([
+            c.indices.to_numpy() + start for c, start in zip(encoded, starts, strict=False)])])
+    ids = np.empty((len(columns[0]), len(fields)), dtype=np.int32)
+    for lo in range(0, len(ids), _TILE_ROWS):  # row tiles that stay in cache while filled
+        tile = ids[lo : lo + _TILE_ROWS]
+        for f, column in enumerate(columns):
+            tile[:, f] = column[lo : lo + _TILE_ROWS]
+    labels = np.concatenate([b.column(_LABEL).to_numpy(zero_copy_only=False) for b in batches])
+    return ids, labels.astype(np.float32)
+
+
+def _stream_groups(path: Path, rows: int) -> Iterator[list[pa.RecordBatch]]:
+    """The batches of an Arrow stream file, read with plain reads, in groups of about ``rows``."""
+    group: list[pa.RecordBatch] = []
+    with pa.OSFile(str(path)) as source:
+        for batch in pa.ipc.open_stream(source):
+            group.append(batch)
+            if sum(b.num_rows for b in group) >= rows:
+                yield group
+                group = []
+    if group:
+        yield group
 
 
 def build_table(
@@ -146,37 +216,35 @@ def build_table(
     stream_path = out_dir / "keys.arrows"
     writer = None
     try:
-        for batch in _chunks(path, layout, opts, report, progress):
+        for chunk in _chunks(path, layout, opts, report, progress):
             if writer is None:
-                writer = pa.ipc.new_stream(str(stream_path), batch.schema)
-            writer.write_batch(batch)
-            for name in layout.fields:
-                counters[name].add_encoded(batch.column(name))
+                writer = pa.ipc.new_stream(str(stream_path), chunk.batch.schema)
+            writer.write_batch(chunk.batch)
+            for name, counts in zip(layout.fields, chunk.counts, strict=True):
+                counters[name].add_counts(chunk.batch.column(name).dictionary, counts)
     finally:
         if writer is not None:
             writer.close()
     check_not_empty(path, report, layout.has_header)
-    vocabs = [
-        build_vocab(counters[name].counts(), opts.min_count,
-                    exclude=() if name in layout.int_fields else ("",))  # empty category = OOV
-        for name in layout.fields
-    ]
+    kept = list(_ordered(  # fields merged two at a time
+        partial(vocab_counts, counters[name], opts.min_count,
+                exclude=() if name in layout.int_fields else ("",))  # empty category = OOV
+        for name in layout.fields))
     del counters
+    vocabs = [values for values, _ in kept]
     vocab_sizes = [len(v) + 1 for v in vocabs]
     offsets = offsets_of(vocab_sizes)
     n_rows = report.rows
-    counts = np.zeros(sum(vocab_sizes), dtype=np.int64)
+    # Each field's OOV id counts the rows none of its kept values took.
+    counts = np.concatenate([[n_rows - c.sum(), *c] for _, c in kept]).astype(np.int64)
     shape = (n_rows, len(layout.fields))
     with NpyWriter(out_dir / "ids.npy", shape, np.int32) as ids, \
-            NpyWriter(out_dir / "labels.npy", (n_rows,), np.float32) as labels, \
-            pa.memory_map(str(stream_path)) as source:
-        for batch in pa.ipc.open_stream(source):
-            chunk = np.empty((batch.num_rows, len(layout.fields)), dtype=np.int32)
-            for f, name in enumerate(layout.fields):
-                chunk[:, f] = encode_dictionary(batch.column(name), vocabs[f]) + offsets[f]
+            NpyWriter(out_dir / "labels.npy", (n_rows,), np.float32) as labels:
+        groups = _stream_groups(stream_path, _PASS2_ROWS)
+        for chunk, label in _ordered(partial(_encode_batches, group, layout.fields, vocabs,
+                                             offsets) for group in groups):
             ids.write(chunk)
-            labels.write(batch.column(_LABEL).to_numpy(zero_copy_only=False))
-            counts += np.bincount(chunk.ravel(), minlength=len(counts))
+            labels.write(label)
     stream_path.unlink()
     np.save(out_dir / "feature_counts.npy", counts)
     return {"field_names": list(layout.fields), "vocab_sizes": vocab_sizes,

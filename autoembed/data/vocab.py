@@ -30,15 +30,10 @@ class ValueCounter:
         counts = pc.value_counts(_arrow(values).drop_null())
         self._add_part(pa.table({"values": counts.field("values"), "counts": counts.field("counts")}))
 
-    def add_encoded(self, values: pa.DictionaryArray) -> None:
-        """Add a dictionary-encoded array (counted from its indices, nulls not counted)."""
-        if values.null_count:
-            self.add(values.dictionary_decode())
-            return
-        counts = np.bincount(values.indices.to_numpy(), minlength=len(values.dictionary))
-        used = np.flatnonzero(counts)
-        self._add_part(pa.table({"values": values.dictionary.take(pa.array(used)),
-                                 "counts": pa.array(counts[used], pa.int64())}))
+    def add_counts(self, values: pa.Array, counts: np.ndarray) -> None:
+        """Add distinct ``values`` seen ``counts`` times each (a block's dictionary and the
+        occurrences of its entries)."""
+        self._add_part(pa.table({"values": values, "counts": pa.array(counts, pa.int64())}))
 
     def _add_part(self, part: pa.Table) -> None:
         self._parts.append(part)
@@ -53,8 +48,12 @@ class ValueCounter:
             return self._parts[0]
         if not self._parts:
             return pa.table({"values": pa.array([], pa.string()), "counts": pa.array([], pa.int64())})
-        merged = pa.concat_tables(self._parts).group_by("values").aggregate([("counts", "sum")])
-        return merged.rename_columns(["values", "counts"])
+        parts = pa.concat_tables(self._parts)
+        distinct = pc.dictionary_encode(parts.column("values").combine_chunks())
+        counts = np.bincount(distinct.indices.to_numpy(),  # float64 sums: exact below 2**53
+                             weights=parts.column("counts").to_numpy())
+        return pa.table({"values": distinct.dictionary,
+                         "counts": pa.array(counts.astype(np.int64), pa.int64())})
 
 
 def build_vocab(counts: pa.Table, min_count: int = 1, exclude: tuple = ()) -> pa.Array:
@@ -62,25 +61,30 @@ def build_vocab(counts: pa.Table, min_count: int = 1, exclude: tuple = ()) -> pa
 
     Local id of ``vocab[k]`` is ``k + 1``; id 0 is the field's OOV id (rare, excluded, unseen).
     """
+    return vocab_counts(counts, min_count, exclude)[0]
+
+
+def vocab_counts(
+    counts: pa.Table | ValueCounter, min_count: int = 1, exclude: tuple = ()
+) -> tuple[pa.Array, np.ndarray]:
+    """:func:`build_vocab` and the count of each of its values (int64)."""
+    if isinstance(counts, ValueCounter):
+        counts = counts.counts()
     if min_count < 1:
         raise ValueError(f"min_count must be >= 1, got {min_count}")
     kept = counts.filter(pc.greater_equal(counts.column("counts"), min_count))
     if exclude:
         kept = kept.filter(pc.invert(pc.is_in(kept.column("values"), pa.array(list(exclude)))))
     order = pc.sort_indices(kept, sort_keys=[("counts", "descending"), ("values", "ascending")])
-    return kept.column("values").take(order).combine_chunks()
+    kept = kept.take(order)
+    return (kept.column("values").combine_chunks(),
+            kept.column("counts").to_numpy().astype(np.int64))
 
 
 def encode(values: pa.Array | np.ndarray | pd.Series, vocab: pa.Array) -> np.ndarray:
     """Local ids (int32): ``vocab`` position + 1, or 0 for values not in ``vocab`` (and missing)."""
     position = pc.index_in(_arrow(values), value_set=vocab).fill_null(-1)
     return (position.to_numpy(zero_copy_only=False) + 1).astype(np.int32)
-
-
-def encode_dictionary(values: pa.DictionaryArray, vocab: pa.Array) -> np.ndarray:
-    """:func:`encode` of a dictionary-encoded array: its dictionary is looked up once."""
-    local = encode(values.dictionary, vocab)
-    return local[values.indices.to_numpy(zero_copy_only=False)]
 
 
 def encode_columns(columns: dict[str, pd.Series], min_count: int = 1) -> tuple[np.ndarray, list[int]]:
