@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,17 @@ def generate(path: Path, rows: int, seed: int = 0) -> int:
             fh.write("0\tabc" + "\t1" * 12 + "\tx" * 26 + "\n")  # non-numeric integer field
             bad += 2
     return bad
+
+
+def generated(folder: Path, make: Callable[[], int]) -> tuple[int, float]:
+    """Run ``make`` (writes files into ``folder``, returns their bad-line count) unless an earlier
+    run finished it there; returns (bad lines, seconds spent generating)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = folder / "bad_lines.txt"
+    start = time.perf_counter()
+    if not done.exists():
+        done.write_text(str(make()))
+    return int(done.read_text()), time.perf_counter() - start
 
 
 def status_mb(key: str) -> float | None:
@@ -126,13 +138,8 @@ def measure(rows: int, data_dir: str | None = None) -> dict:
     load average right after the parse: above ~2.5 on 2 cores, something else was running)."""
     with tempfile.TemporaryDirectory(prefix="autoembed-bench-") as tmp:
         folder = Path(data_dir or tmp) / f"criteo-{rows}"
-        folder.mkdir(parents=True, exist_ok=True)
-        path, done = folder / "train.txt", folder / "bad_lines.txt"
-        t0 = time.perf_counter()
-        if not done.exists():
-            done.write_text(str(generate(path, rows)))
-        bad = int(done.read_text())
-        gen = time.perf_counter() - t0
+        path = folder / "train.txt"
+        bad, gen = generated(folder, lambda: generate(path, rows))
         out = subprocess.run(
             [sys.executable, __file__, "--worker", str(path), str(Path(tmp) / "cache")],
             check=True, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},

@@ -9,6 +9,8 @@ process with an empty cache; peak RSS should stay about flat as the log grows (s
 rises only with the distinct values counted).
 
     flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/table_preprocess.py --rows 2500000 5000000
+
+``--data-dir DIR`` keeps the generated tables for later runs.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from preprocess import peak_rss_mb, zipf_ids  # noqa: E402
+from preprocess import generated, peak_rss_mb, zipf_ids  # noqa: E402
 
 CHUNK = 250_000
 USERS = 100_000
@@ -100,39 +102,45 @@ def worker(folder: str, fmt: str, cache: str) -> None:
     }))
 
 
-def measure(rows: int, fmt: str) -> dict:
+def measure(rows: int, fmt: str, data_dir: str | None = None) -> dict:
+    """Generate the tables (or reuse them from ``data_dir``), parse them in a fresh process; the
+    worker's figures plus ``gen_seconds``, ``file_mb`` and ``load`` (1-minute load average
+    after the parse)."""
     with tempfile.TemporaryDirectory(prefix="autoembed-table-bench-") as tmp:
-        t0 = time.perf_counter()
-        bad = generate(Path(tmp), rows, fmt)
-        gen = time.perf_counter() - t0
-        size = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 2**20
+        folder = Path(data_dir or tmp) / f"table-{fmt}-{rows}"
+        bad, gen = generated(folder, lambda: generate(folder, rows, fmt))
+        size = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
         out = subprocess.run(
-            [sys.executable, __file__, "--worker", tmp, fmt, str(Path(tmp) / "cache")],
+            [sys.executable, __file__, "--worker", str(folder), fmt, str(Path(tmp) / "cache")],
             check=True, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
         ).stdout
         r = json.loads(out.strip().splitlines()[-1])
         assert r["skipped"] == bad, f"expected {bad} bad lines, the parser skipped {r['skipped']}"
-        return {**r, "gen_seconds": gen, "file_mb": size}
+        return {**r, "gen_seconds": gen, "file_mb": size, "load": os.getloadavg()[0]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[2_500_000, 5_000_000])
     parser.add_argument("--formats", default="csv,parquet")
+    parser.add_argument("--data-dir", default=None, help="keep the generated tables here and "
+                        "reuse them on later runs (default: a temporary folder, deleted after)")
     parser.add_argument("--worker", nargs=3, metavar=("FOLDER", "FORMAT", "CACHE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker)
         return
     print(f"{'format':>7} {'rows':>10} {'files MB':>8} {'parse s':>8} {'rows/s':>9} {'cpu s':>6} "
-          f"{'rows/cpu-s':>10} {'peak RSS MB':>11} {'after import':>12} {'skipped':>7} {'features':>9}")
+          f"{'rows/cpu-s':>10} {'peak RSS MB':>11} {'after import':>12} {'skipped':>7} {'features':>9} "
+          f"{'load 1-min':>10}")
     for fmt in args.formats.split(","):
         for rows in args.rows:
-            r = measure(rows, fmt)
+            r = measure(rows, fmt, args.data_dir)
             print(f"{fmt:>7} {r['rows']:>10,} {r['file_mb']:>8.0f} {r['seconds']:>8.1f} "
                   f"{r['rows'] / r['seconds']:>9,.0f} {r['cpu_seconds']:>6.1f} "
                   f"{r['rows'] / r['cpu_seconds']:>10,.0f} {r['peak_rss_mb']:>11.0f} "
-                  f"{r['import_rss_mb']:>12.0f} {r['skipped']:>7} {r['features']:>9,}", flush=True)
+                  f"{r['import_rss_mb']:>12.0f} {r['skipped']:>7} {r['features']:>9,} "
+                  f"{r['load']:>10.2f}", flush=True)
 
 
 if __name__ == "__main__":
