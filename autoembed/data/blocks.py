@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pv
 
 from autoembed.data.lines import BOM, Columns, split_columns
@@ -54,7 +55,7 @@ def parse_block(
 ) -> Columns:
     """The well-formed lines of ``block`` as string columns (as :func:`split_columns` gives them);
     lines with another field count are recorded in ``report`` and skipped."""
-    if len(sep) != 1 or b"\r" in block or block.startswith(b"\n") or b"\n\n" in block:
+    if len(sep) != 1 or b"\r" in block:
         return _line_by_line(block, first_line, sep, names, report, file)
     bad: list[tuple[int, int]] = []  # (line within the block, fields found)
 
@@ -80,6 +81,12 @@ def parse_block(
     except pa.ArrowInvalid:
         return _line_by_line(block, first_line, sep, names, report, file)
     if any(n is None or n < 1 for n, _ in bad):  # Arrow did not know the line: ask the slow path
+        return _line_by_line(block, first_line, sep, names, report, file)
+    # Arrow reads an empty line as a row of empty values; look for one (a slow scan) only when
+    # some row's first value is empty.
+    first = table.column(0)
+    if (len(first) and pc.min(pc.binary_length(first)).as_py() == 0
+            and (block.startswith(b"\n") or b"\n\n" in block)):
         return _line_by_line(block, first_line, sep, names, report, file)
     n_lines = table.num_rows + len(bad)  # no empty lines: each line is a row or an invalid row
     report.lines += n_lines

@@ -34,7 +34,7 @@ MISSING_KEY = -(2**62)  # an integer field's missing value: a value of its own
 SMALL_BASE = -(2**40)  # integer values v <= 2 become SMALL_BASE + v, apart from the bins (>= 1)
 _LABEL = "__label__"  # the label's column in a block's batch of keys
 _THREADS = 2  # blocks parsed (pass 1) or encoded (pass 2) at once
-_PASS2_ROWS = 1 << 18  # rows encoded per vocabulary look-up in pass 2
+_PASS2_ROWS = 1 << 16  # rows encoded per vocabulary look-up in pass 2, at least
 _TILE_ROWS = 4096
 _T = TypeVar("_T")
 
@@ -240,7 +240,8 @@ def build_table(
     shape = (n_rows, len(layout.fields))
     with NpyWriter(out_dir / "ids.npy", shape, np.int32) as ids, \
             NpyWriter(out_dir / "labels.npy", (n_rows,), np.float32) as labels:
-        groups = _stream_groups(stream_path, _PASS2_ROWS)
+        # Each look-up hashes the vocabularies: at least 4 rows per feature keep that cheap.
+        groups = _stream_groups(stream_path, max(_PASS2_ROWS, sum(vocab_sizes) // 4))
         for chunk, label in _ordered(partial(_encode_batches, group, layout.fields, vocabs,
                                              offsets) for group in groups):
             ids.write(chunk)

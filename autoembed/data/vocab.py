@@ -7,8 +7,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# Collapse the per-chunk count tables once they hold this many entries (bounds memory).
-_COLLAPSE_AT = 4_000_000
+# Collapse the per-chunk count tables once they hold this many entries more than twice the
+# distinct values of the last collapse: memory stays near the distinct values, and each entry
+# is merged about twice.
+_COLLAPSE_AT = 1 << 18
 
 
 def _arrow(values: pa.Array | np.ndarray | pd.Series) -> pa.Array:
@@ -25,6 +27,7 @@ class ValueCounter:
     def __init__(self) -> None:
         self._parts: list[pa.Table] = []
         self._size = 0
+        self._limit = _COLLAPSE_AT
 
     def add(self, values: pa.Array | np.ndarray | pd.Series) -> None:
         counts = pc.value_counts(_arrow(values).drop_null())
@@ -38,9 +41,10 @@ class ValueCounter:
     def _add_part(self, part: pa.Table) -> None:
         self._parts.append(part)
         self._size += part.num_rows
-        if self._size > _COLLAPSE_AT and len(self._parts) > 1:
+        if self._size > self._limit and len(self._parts) > 1:
             self._parts = [self.counts()]
             self._size = self._parts[0].num_rows
+            self._limit = 2 * self._size + _COLLAPSE_AT
 
     def counts(self) -> pa.Table:
         """Table (values, counts) over everything added so far."""
