@@ -4,7 +4,6 @@ read exactly as it does (empty lines, a lone CR, bytes that are not UTF-8)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,36 +21,43 @@ _ARROW_BLOCK = 1 << 20  # Arrow's parse unit within a block: faster than one of 
 
 def iter_blocks(
     path: Path, chunk_bytes: int, progress: bool = False, desc: str = ""
-) -> Iterator[bytes]:
+) -> Iterator[bytearray]:
     """Yield blocks of whole lines, each ending in ``\\n`` (``\\r\\n`` turned into ``\\n``), about
-    ``chunk_bytes`` each; a leading UTF-8 BOM is dropped."""
+    ``chunk_bytes`` each; a leading UTF-8 BOM is dropped. Each block is a fresh buffer the file
+    was read into (no copy of it is made)."""
     leftover = b""
     bar = progress_bar(total=path.stat().st_size, unit="B", unit_scale=True, desc=desc or path.name,
                disable=not progress, leave=False)
-    with path.open("rb") as fh, bar:
+    with path.open("rb", buffering=0) as fh, bar:
         first = True
-        while block := fh.read(chunk_bytes):
-            bar.update(len(block))
+        while True:
+            block = bytearray(len(leftover) + chunk_bytes)
+            block[: len(leftover)] = leftover
+            got = fh.readinto(memoryview(block)[len(leftover) :])
+            if not got:
+                break
+            bar.update(got)
+            del block[len(leftover) + got :]
             if first and block.startswith(BOM):
-                block = block[len(BOM):]
+                del block[: len(BOM)]
             first = False
             end = block.rfind(b"\n")
             if end < 0:
-                leftover += block
+                leftover = bytes(block)
                 continue
-            whole = leftover + block[: end + 1] if leftover else block[: end + 1]
-            leftover = block[end + 1 :]
-            if b"\r" in whole:
-                whole = whole.replace(b"\r\n", b"\n")
-            yield whole
+            leftover = bytes(block[end + 1 :])
+            del block[end + 1 :]
+            if b"\r" in block:
+                block = block.replace(b"\r\n", b"\n")
+            yield block
         if leftover.endswith(b"\r"):
             leftover = leftover[:-1]
         if leftover:
-            yield leftover.replace(b"\r\n", b"\n") + b"\n"
+            yield bytearray(leftover.replace(b"\r\n", b"\n") + b"\n")
 
 
 def parse_block(
-    block: bytes, first_line: int, sep: bytes, names: list[str], report: ParseReport, file: str
+    block: bytes | bytearray, first_line: int, sep: bytes, names: list[str], report: ParseReport, file: str
 ) -> Columns:
     """The well-formed lines of ``block`` as string columns (as :func:`split_columns` gives them);
     lines with another field count are recorded in ``report`` and skipped."""
@@ -69,7 +75,7 @@ def parse_block(
         return _line_by_line(block, first_line, sep, names, report, file)
     try:
         table = pv.read_csv(
-            io.BytesIO(block),
+            pa.BufferReader(pa.py_buffer(block)),
             read_options=pv.ReadOptions(column_names=names, use_threads=False,
                                         block_size=_ARROW_BLOCK),
             parse_options=pv.ParseOptions(delimiter=sep.decode(), quote_char=False,
@@ -105,6 +111,7 @@ def parse_block(
 
 
 def _line_by_line(
-    block: bytes, first_line: int, sep: bytes, names: list[str], report: ParseReport, file: str
+    block: bytes | bytearray, first_line: int, sep: bytes, names: list[str], report: ParseReport,
+    file: str,
 ) -> Columns:
-    return split_columns(block.split(b"\n")[:-1], first_line, sep, names, report, file)
+    return split_columns(bytes(block).split(b"\n")[:-1], first_line, sep, names, report, file)

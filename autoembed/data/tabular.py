@@ -77,7 +77,7 @@ class _Chunk:
     counts: list[np.ndarray]
 
 
-def _parse_chunk(block: bytes, layout: Layout, file: str) -> _Chunk:
+def _parse_chunk(block: bytes | bytearray, layout: Layout, file: str) -> _Chunk:
     """Parse and check one block (runs in a worker thread: it touches no shared state); line
     numbers in its report count from the block's first line, 1."""
     report = ParseReport(max_examples=sys.maxsize)

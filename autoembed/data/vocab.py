@@ -7,9 +7,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# Collapse the per-chunk count tables once they hold this many entries more than twice the
-# distinct values of the last collapse: memory stays near the distinct values, and each entry
-# is merged about twice.
+# Collapse the per-chunk count tables once they hold max(this, half the distinct values of the
+# last collapse) entries more than that collapse left: memory stays within 1.5x the distinct
+# values (plus this), and each entry is merged at most three times.
 _COLLAPSE_AT = 1 << 18
 
 
@@ -44,7 +44,7 @@ class ValueCounter:
         if self._size > self._limit and len(self._parts) > 1:
             self._parts = [self.counts()]
             self._size = self._parts[0].num_rows
-            self._limit = 2 * self._size + _COLLAPSE_AT
+            self._limit = self._size + max(_COLLAPSE_AT, self._size // 2)
 
     def counts(self) -> pa.Table:
         """Table (values, counts) over everything added so far."""
