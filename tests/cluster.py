@@ -99,7 +99,9 @@ class TwoNodeCluster:
         token.write_text(secrets.token_hex(32))
         token.chmod(0o600)
         self.worker_cache = self.state / "worker-cache"  # the worker node's own data cache
-        self.env = {**os.environ, **env, "RAY_AUTH_MODE": "token",
+        # PIP_NO_DEPS: a py_modules wheel is installed with `pip install --target`, which would
+        # also fetch its dependencies (a plugin's `autoembed`) although the nodes have them
+        self.env = {**os.environ, **env, "RAY_AUTH_MODE": "token", "PIP_NO_DEPS": "1",
                     "RAY_AUTH_TOKEN_PATH": str(token), "RAY_USAGE_STATS_ENABLED": "0",
                     "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         for key in ("RAY_ADDRESS", "RAY_AUTH_TOKEN"):
@@ -110,11 +112,11 @@ class TwoNodeCluster:
     def dashboard(self) -> str:
         return f"http://{self.ip}:{self.dash_port}"
 
-    def _start(self, role: str, args: list[str], env: dict[str, str]) -> None:
+    def _start(self, role: str, args: list[str], env: dict[str, str], cpus: int = 1) -> None:
         ports = {f"--{p}": str(free_port()) for p in (
             "node-manager-port", "object-manager-port", "metrics-export-port",
             "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port")}
-        cmd = [str(RAY), "start", "--block", f"--node-ip-address={self.ip}", "--num-cpus=1",
+        cmd = [str(RAY), "start", "--block", f"--node-ip-address={self.ip}", f"--num-cpus={cpus}",
                "--object-store-memory=150000000", "--min-worker-port=0", "--max-worker-port=0",
                *[f"{k}={v}" for k, v in ports.items()], *args]
         log = (self.state / f"{role}.log").open("w")
@@ -131,20 +133,24 @@ class TwoNodeCluster:
         self.wait_nodes(2)
         self.warm()
 
-    def start(self) -> TwoNodeCluster:
+    def start(self, worker: bool = True) -> TwoNodeCluster:
+        """Head and worker (one CPU each); ``worker=False``: the head alone with both CPUs (the
+        same cores on one node, for comparison)."""
         self._start("head", ["--head", f"--port={self.gcs_port}", f"--dashboard-host={self.ip}",
                              f"--dashboard-port={self.dash_port}", "--include-dashboard=true",
                              f"--ray-client-server-port={free_port()}",
                              f"--temp-dir={self.state / 'tmp'}",
-                             f"--resources={json.dumps({self.HEAD_RESOURCE: 1})}"], self.env)
+                             f"--resources={json.dumps({self.HEAD_RESOURCE: 1})}"], self.env,
+                    cpus=1 if worker else 2)
         self.wait_nodes(1)
-        self.start_worker()
+        if worker:
+            self.start_worker()
         return self
 
-    def warm(self) -> None:
-        """Unpack the project's working dir on the worker node (a one-task job pinned there by
-        its custom resource), so a sweep's first trials start there as fast as on the head."""
-        code = (f"import ray; ray.init(); f = ray.remote(resources={{'{self.WORKER_RESOURCE}': 1}})"
+    def warm(self, resource: str = WORKER_RESOURCE) -> None:
+        """Unpack the project's working dir on the head and the node with ``resource`` (a
+        one-task job pinned there), so a sweep's first trials start as fast as later ones."""
+        code = (f"import ray; ray.init(); f = ray.remote(resources={{'{resource}': 1}})"
                 "(lambda: 1); assert ray.get(f.remote()) == 1")
         env = {"excludes": EXCLUDES}
         out = subprocess.run([str(RAY), "job", "submit", "--address", self.dashboard,
@@ -211,6 +217,10 @@ class TwoNodeCluster:
                              env=self.env, capture_output=True, text=True, timeout=60)
         text = out.stdout[out.stdout.find("["):] if "[" in out.stdout else ""
         return json.loads(text) if out.returncode == 0 and text else []
+
+    def actors_on(self, node_id: str) -> list[dict]:
+        """Actors ALIVE on node ``node_id`` (the state API; on the worker: trial trainables)."""
+        return self._list("actors", "state=ALIVE", f"node_id={node_id}")
 
     def job(self, submission_id: str) -> dict:
         return next((j for j in self._list("jobs") if j.get("submission_id") == submission_id), {})
