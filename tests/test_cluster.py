@@ -243,8 +243,8 @@ def test_driver_killed_resume_from_the_bucket_finishes(cluster, s3, tmp_path) ->
             env={"TUNE_GLOBAL_CHECKPOINT_S": "1"})
     _wait(lambda: len(_checkpointed(s3, "driverkill")) >= 2, what="two trials' checkpoints")
     time.sleep(2)
+    cluster.kill_driver(sid)  # looks the driver's pid up first (a second or so)
     killed = time.time()
-    cluster.kill_driver(sid)
     assert cluster.wait_job(sid, timeout=120) == "FAILED"
     _submit(cluster, ["--resume", f"{STORAGE}/driverkill"])  # a fresh driver, nothing local
     rows, epochs = _bucket_table(s3, "driverkill")
