@@ -28,7 +28,7 @@ from autoembed.data.lines import record_bad_values, to_integers
 from autoembed.data.npy import NpyWriter
 from autoembed.data.options import ParseOptions
 from autoembed.data.report import ParseReport
-from autoembed.data.vocab import ValueCounter, encode, offsets_of, vocab_counts
+from autoembed.data.vocab import ValueCounter, distinct, encode, offsets_of, vocab_counts
 
 MISSING_KEY = -(2**62)  # an integer field's missing value: a value of its own
 SMALL_BASE = -(2**40)  # integer values v <= 2 become SMALL_BASE + v, apart from the bins (>= 1)
@@ -95,7 +95,7 @@ def _parse_chunk(block: bytes | bytearray, layout: Layout, file: str) -> _Chunk:
             keep &= ~bad
         else:
             transform = layout.transforms.get(name)
-            keys[name] = _encode(transform(values) if transform else values)
+            keys[name] = distinct(transform(values) if transform else values)
     if not keep.all():  # dictionary entries only bad rows used are counted 0 times
         keys = {name: (values, indices[keep]) for name, (values, indices) in keys.items()}
     columns = {name: pa.DictionaryArray.from_arrays(indices, values)
@@ -106,21 +106,13 @@ def _parse_chunk(block: bytes | bytearray, layout: Layout, file: str) -> _Chunk:
                   pa.record_batch(columns), counts)
 
 
-def _encode(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
-    """A column's distinct values and the index of each row's value (int32)."""
-    chunks = pc.dictionary_encode(values).chunks  # one dictionary, shared by the chunks
-    if not chunks:
-        return pa.array([], values.type), np.empty(0, np.int32)
-    return chunks[0].dictionary, np.concatenate([c.indices.to_numpy() for c in chunks])
-
-
 def _integer_field(values: pa.ChunkedArray) -> tuple[tuple[pa.Array, np.ndarray], np.ndarray]:
     """An integer column's binned keys as (distinct keys, index of each row's key), and the mask
     of its non-integer rows; each distinct string is parsed once."""
-    strings, indices = _encode(values)
+    strings, indices = distinct(values)
     numbers, bad = to_integers(strings)
-    distinct, key_of = np.unique(integer_keys(numbers), return_inverse=True)
-    return (pa.array(distinct), key_of.astype(np.int32)[indices]), bad[indices]
+    keys, key_of = np.unique(integer_keys(numbers), return_inverse=True)
+    return (pa.array(keys), key_of.astype(np.int32)[indices]), bad[indices]
 
 
 def _ordered(jobs: Iterator[Callable[[], _T]], threads: int = _THREADS) -> Iterator[_T]:

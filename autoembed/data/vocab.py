@@ -53,11 +53,19 @@ class ValueCounter:
         if not self._parts:
             return pa.table({"values": pa.array([], pa.string()), "counts": pa.array([], pa.int64())})
         parts = pa.concat_tables(self._parts)
-        distinct = pc.dictionary_encode(parts.column("values").combine_chunks())
-        counts = np.bincount(distinct.indices.to_numpy(),  # float64 sums: exact below 2**53
+        values, indices = distinct(parts.column("values"))
+        counts = np.bincount(indices, minlength=len(values),  # float64 sums: exact below 2**53
                              weights=parts.column("counts").to_numpy())
-        return pa.table({"values": distinct.dictionary,
-                         "counts": pa.array(counts.astype(np.int64), pa.int64())})
+        return pa.table({"values": values, "counts": pa.array(counts.astype(np.int64), pa.int64())})
+
+
+def distinct(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """The distinct values of a column, in order of first occurrence, and the index of each
+    row's value (int32); its chunks are hashed in place, not joined first."""
+    chunks = pc.dictionary_encode(values).chunks  # one dictionary, shared by the chunks
+    if not chunks:
+        return pa.array([], values.type), np.empty(0, np.int32)
+    return chunks[0].dictionary, np.concatenate([c.indices.to_numpy() for c in chunks])
 
 
 def build_vocab(counts: pa.Table, min_count: int = 1, exclude: tuple = ()) -> pa.Array:
