@@ -124,3 +124,28 @@ def test_parse_matches_the_reference_parser(tmp_path, case):
                                    options=options))
     got = {"file": hashlib.sha256(text).hexdigest()[:16], **digest(data)}
     assert got == EXPECTED[case]
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_value_counter_merges_give_the_same_counts(monkeypatch, threads):
+    """Parts merged every few entries, in place or in a worker thread while parts keep coming,
+    sum to the counts of everything added."""
+    from concurrent.futures import ThreadPoolExecutor
+    from contextlib import nullcontext
+
+    import pyarrow as pa
+
+    from autoembed.data import vocab
+
+    monkeypatch.setattr(vocab, "_COLLAPSE_AT", 7)
+    rng = np.random.default_rng(0)
+    blocks = [rng.zipf(1.5, int(rng.integers(1, 40))) % 50 for _ in range(300)]
+    with ThreadPoolExecutor(1) if threads else nullcontext() as pool:
+        counter = vocab.ValueCounter(pool)
+        for block in blocks:
+            values, counts = np.unique(block, return_counts=True)
+            counter.add_counts(pa.array(values), counts)
+        got = counter.counts().to_pydict()
+    expected = np.bincount(np.concatenate(blocks))
+    assert dict(zip(got["values"], got["counts"], strict=True)) == {
+        v: int(c) for v, c in enumerate(expected) if c}

@@ -204,7 +204,8 @@ def build_table(
     vocabularies (the raw text is not parsed twice).
     """
     report = ParseReport(strict=opts.strict)
-    counters = {name: ValueCounter() for name in layout.fields}
+    merges = ThreadPoolExecutor(max_workers=1)  # counts merged while blocks are parsed
+    counters = {name: ValueCounter(merges) for name in layout.fields}
     stream_path = out_dir / "keys.arrows"
     writer = None
     try:
@@ -217,6 +218,7 @@ def build_table(
     finally:
         if writer is not None:
             writer.close()
+        merges.shutdown()
     check_not_empty(path, report, layout.has_header)
     kept = list(_ordered(  # fields merged two at a time
         partial(vocab_counts, counters[name], opts.min_count,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor, Future
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -22,12 +24,17 @@ def _arrow(values: pa.Array | np.ndarray | pd.Series) -> pa.Array:
 
 
 class ValueCounter:
-    """Occurrence counts of one field's values, accumulated chunk by chunk (nulls not counted)."""
+    """Occurrence counts of one field's values, accumulated chunk by chunk (nulls not counted).
 
-    def __init__(self) -> None:
+    Given an ``executor``, the periodic merges of the parts run there while parts keep coming.
+    """
+
+    def __init__(self, executor: Executor | None = None) -> None:
         self._parts: list[pa.Table] = []
-        self._size = 0
+        self._size = 0  # entries held, those being merged included
         self._limit = _COLLAPSE_AT
+        self._executor = executor
+        self._merging: Future[pa.Table] | None = None
 
     def add(self, values: pa.Array | np.ndarray | pd.Series) -> None:
         counts = pc.value_counts(_arrow(values).drop_null())
@@ -41,22 +48,44 @@ class ValueCounter:
     def _add_part(self, part: pa.Table) -> None:
         self._parts.append(part)
         self._size += part.num_rows
-        if self._size > self._limit and len(self._parts) > 1:
-            self._parts = [self.counts()]
-            self._size = self._parts[0].num_rows
-            self._limit = self._size + max(_COLLAPSE_AT, self._size // 2)
+        if self._merging is not None and self._merging.done():
+            self._take_merged()
+        if self._size > self._limit and len(self._parts) > 1 and self._merging is None:
+            if self._executor is None:
+                self._parts = [_merge(self._parts)]
+                self._take_merged()
+            else:
+                self._merging = self._executor.submit(_merge, self._parts)
+                self._parts = []
+
+    def _take_merged(self) -> None:
+        """Put the finished merge first among the parts; the next merge waits for half as many
+        entries more than it left (at least ``_COLLAPSE_AT``)."""
+        if self._merging is not None:
+            self._parts.insert(0, self._merging.result())
+            self._merging = None
+        merged = self._parts[0].num_rows
+        self._size = sum(p.num_rows for p in self._parts)
+        self._limit = self._size + max(_COLLAPSE_AT, merged // 2)
 
     def counts(self) -> pa.Table:
         """Table (values, counts) over everything added so far."""
+        if self._merging is not None:
+            self._take_merged()
         if len(self._parts) == 1:
             return self._parts[0]
         if not self._parts:
             return pa.table({"values": pa.array([], pa.string()), "counts": pa.array([], pa.int64())})
-        parts = pa.concat_tables(self._parts)
-        values, indices = distinct(parts.column("values"))
-        counts = np.bincount(indices, minlength=len(values),  # float64 sums: exact below 2**53
-                             weights=parts.column("counts").to_numpy())
-        return pa.table({"values": values, "counts": pa.array(counts.astype(np.int64), pa.int64())})
+        return _merge(self._parts)
+
+
+def _merge(parts: list[pa.Table]) -> pa.Table:
+    """One (values, counts) table summing ``parts``."""
+    table = pa.concat_tables(parts)
+    values, indices = distinct(table.column("values"))
+    counts = np.bincount(indices, minlength=len(values),  # float64 sums: exact below 2**53
+                         weights=table.column("counts").to_numpy())
+    return pa.table({"values": values, "counts": pa.array(counts.astype(np.int64), pa.int64())})
 
 
 def distinct(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
