@@ -47,7 +47,7 @@ CRITEO_ROWS = 45_840_617  # Kaggle train.txt
 CRITEO_FIELDS = 39  # 13 integer + 26 categorical
 CRITEO_FEATURES = 1_086_810  # after min_count 10 (as reported by PEP, Liu et al. 2021)
 TRAIN_SHARE = 0.8  # the 8:1:1 split
-PARSE_ROWS_PER_S = 117_000  # benchmarks/preprocess.py on the 2-CPU dev machine (--preprocess-rows 0)
+PARSE_ROWS_PER_S = 299_000  # benchmarks/preprocess.py, 2M rows, 2-CPU dev machine (--preprocess-rows 0)
 MB = 2**20
 
 
