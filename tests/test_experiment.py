@@ -17,6 +17,7 @@ from autoembed.config import DataConfig, ExperimentConfig, ModelConfig, TrainCon
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoint, dense_bytes
 from autoembed.embeddings.registry import get_method
 from autoembed.experiment import FileCheckpointer, run_experiment
+from autoembed.models.precision import resolve_precision
 
 DIM = 8
 
@@ -161,9 +162,10 @@ def test_two_phase_method_gives_one_row_per_point(toy_registry: None, tmp_path: 
     epochs: list[dict] = []
     rows = run_experiment(config("toy_search"), toy_data(), artifacts_dir=tmp_path,
                           on_epoch=epochs.append)
+    auto = resolve_precision("auto", torch.device("cpu"))  # bf16 on a CPU with AMX
     assert [(r.phase, r.point, r.info) for r in rows] == [
-        ("retrain", "keep=4", {"keep": 4, "precision": "fp32"}),
-        ("retrain", "keep=2", {"keep": 2, "precision": "fp32"}),
+        ("retrain", "keep=4", {"keep": 4, "precision": auto}),
+        ("retrain", "keep=2", {"keep": 2, "precision": auto}),
     ]
     n = sum(toy_data().vocab_sizes)
     assert [r.params for r in rows] == [4 * n, 2 * n]

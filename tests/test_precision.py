@@ -13,23 +13,31 @@ from test_trainer import make_trainer, toy_data
 
 from autoembed.cli import main
 from autoembed.config import TrainConfig
-from autoembed.models.precision import DEFAULT_PRECISION, Logit, resolve_precision
+from autoembed.models.precision import (
+    DEFAULT_PRECISION,
+    Logit,
+    cpu_has_amx,
+    device_kind,
+    resolve_precision,
+)
 from autoembed.tune.plan import trial_configs
 from autoembed.tune.spaces import SpecError, load_spec
 
 
 def output_dtypes(model: torch.nn.Module) -> dict[str, set[torch.dtype]]:
     """Records the dtype of every Linear's and the embedding's output, by module kind."""
-    seen: dict[str, set[torch.dtype]] = {"linear": set(), "logit": set(), "embedding": set()}
+    seen: dict[str, set[torch.dtype]] = {"linear": set(), "logit": set(), "embedding": set(),
+                                         "attention": set()}
 
     def hook(kind: str):
         return lambda module, inputs, out: seen[kind].add(out.dtype)
 
-    for module in model.modules():
+    for name, module in model.named_modules():
         if isinstance(module, Logit):
             module.register_forward_hook(hook("logit"))
-        elif isinstance(module, torch.nn.Linear):
-            module.register_forward_hook(hook("linear"))
+        elif isinstance(module, torch.nn.Linear):  # AutoInt's attention projections apart
+            module.register_forward_hook(hook("attention" if name.startswith("attention.")
+                                              else "linear"))
     model.embedding.register_forward_hook(hook("embedding"))
     return seen
 
@@ -41,7 +49,8 @@ def test_bf16_runs_the_dense_layers_in_bf16_and_keeps_the_rest_fp32(model: str) 
     seen = output_dtypes(trainer.model)
     result = trainer.fit()
     assert trainer.precision == "bf16"
-    assert seen["linear"] == {torch.bfloat16}  # hidden DNN layers, attention projections
+    assert seen["linear"] == {torch.bfloat16}  # hidden DNN layers
+    assert seen["attention"] == ({torch.float32} if model == "autoint" else set())
     assert seen["embedding"] == {torch.float32} and seen["logit"] == {torch.float32}
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
     states = [v for opt in trainer.optimizers for s in opt.state.values() for v in s.values()
@@ -56,7 +65,9 @@ def test_bf16_runs_the_dense_layers_in_bf16_and_keeps_the_rest_fp32(model: str) 
 
 def test_auto_is_the_device_default_and_bf16_needs_a_capable_device() -> None:
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) == DEFAULT_PRECISION["cpu"]
+    assert resolve_precision("auto", cpu) == DEFAULT_PRECISION[device_kind(cpu)]
+    assert device_kind(cpu) == ("cpu+amx" if cpu_has_amx() else "cpu")
+    assert DEFAULT_PRECISION["cpu+amx"] == "bf16" and DEFAULT_PRECISION["cpu"] == "fp32"
     assert resolve_precision("bf16", cpu) == "bf16" and resolve_precision("fp32", cpu) == "fp32"
     with pytest.raises(ValueError, match="bf16 autocast is supported on cpu and cuda, not meta"):
         resolve_precision("bf16", torch.device("meta"))

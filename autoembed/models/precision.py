@@ -6,7 +6,9 @@ tables and whatever a method computes from them (``CTRModel.embed`` leaves autoc
 layers (``Logit``: a bf16 logit has 8 bits of mantissa, which would tie scores and blur the
 AUC), the loss, PEP's thresholds and every optimizer state (the parameters themselves are
 float32; autocast casts copies). ``auto`` picks the measured default of the device
-(``DEFAULT_PRECISION``; the figures behind it are in the README's "Mixed precision" section).
+(``DEFAULT_PRECISION``: bf16 on a CPU with AMX, else fp32; the figures behind it are in the
+README's "Mixed precision" section). AutoInt+'s attention stays float32 under bf16 (measured
+slower in bf16: its products are tiny, [8, 16] per head).
 """
 
 from __future__ import annotations
@@ -17,18 +19,41 @@ from typing import Literal
 import torch
 from torch import nn
 
-# Measured (README, "Mixed precision" and "On a GPU"; benchmarks/ceiling.py): on the
-# AVX512-BF16 Xeon this project runs on (no AMX) oneDNN's bf16 GEMMs run at about half the fp32
-# rate for the DNN's shapes, so bf16 slows DeepFM and AutoInt+ down; on an H200 the steps are
-# launch-bound and autocast's casts make bf16 slower too (DeepFM 3.67 vs 3.30 ms at batch 1024).
-DEFAULT_PRECISION: dict[str, Literal["fp32", "bf16"]] = {"cpu": "fp32", "cuda": "fp32"}
+# Measured (README, "Mixed precision" and "On a GPU"; benchmarks/ceiling.py): on a Xeon with
+# AVX512-BF16 but no AMX, oneDNN's bf16 GEMMs ran at about half the fp32 rate for the DNN's
+# shapes, so bf16 slowed DeepFM and AutoInt+ down; on a Xeon whose oneDNN runs bf16 on AMX tiles
+# (brg_matmul:avx10_1_512_amx) they ran 5-8x faster than fp32 (2 threads: ~1.6-2.4 TFLOP/s
+# against ~0.3), so ``auto`` is bf16 on a CPU with AMX. On an H200 the steps are launch-bound and
+# autocast's casts make bf16 slower (DeepFM 3.67 vs 3.30 ms at batch 1024).
+DEFAULT_PRECISION: dict[str, Literal["fp32", "bf16"]] = {"cpu": "fp32", "cpu+amx": "bf16",
+                                                         "cuda": "fp32"}
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU runs bf16 matrix products on AMX tiles: the CPU has them, the OS lets this
+    process use them, and torch has oneDNN (which picks the AMX kernels)."""
+    supported = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    init = getattr(torch.cpu, "_init_amx", None)  # asks the OS for the tile state (Linux)
+    if supported is None or init is None or not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        return bool(supported() and init())
+    except RuntimeError:
+        return False
+
+
+def device_kind(device: torch.device) -> str:
+    """The key of ``DEFAULT_PRECISION`` for ``device`` (``cpu+amx`` for a CPU with AMX)."""
+    if device.type == "cpu" and cpu_has_amx():
+        return "cpu+amx"
+    return device.type
 
 
 def resolve_precision(precision: str, device: torch.device) -> Literal["fp32", "bf16"]:
     """``precision`` with ``auto`` replaced by the device's default; an error if ``bf16`` is
     asked of a device that cannot compute it."""
     if precision == "auto":
-        return DEFAULT_PRECISION.get(device.type, "fp32")
+        return DEFAULT_PRECISION.get(device_kind(device), "fp32")
     if precision == "fp32":
         return "fp32"
     if precision != "bf16":
