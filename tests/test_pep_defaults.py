@@ -89,11 +89,13 @@ def _searched(counts: list[int], targets=(0.5, 0.1)) -> PEPEmbedding:
 
 
 def test_a_shortfall_says_whether_more_epochs_or_more_decay_would_help() -> None:
-    """Still falling fast enough (10 target's 10 entries within as many steps again): more
-    epochs; nearly flat: the decay is too weak for the task's pull, and the message says so."""
-    falling = _searched([90, 80, 70, 60, 50, 40])  # 50% reached? no snapshot taken: pending
-    assert all("give the search more epochs" in m for m in falling.search_shortfall())
-    stalled = _searched([60, 58, 57, 57, 56, 56])
-    messages = stalled.search_shortfall()
+    """Still falling at the recent rate (the 10% target's 10 entries within as many steps
+    again): more epochs; falling fast early but nearly flat lately: the decay is too weak for
+    the task's pull, and the message says so (an average over the search would say 'more
+    epochs' there)."""
+    falling = _searched([90, 80, 70, 60, 50, 40, 30, 20, 19, 18])  # no snapshots: both pending
+    assert all("at the last 20 steps' rate it needs ~80 more steps: give the search more epochs" in m for m in falling.search_shortfall())
+    slowing = _searched([95, 80, 60, 40, 30, 26, 25, 25, 24, 24])
+    messages = slowing.search_shortfall()
     assert len(messages) == 2 and all("raise threshold_weight_decay" in m for m in messages)
-    assert "57 -> 56 nonzeros" in messages[0]
+    assert "25 -> 24 nonzeros over the last 20 steps" in messages[0]

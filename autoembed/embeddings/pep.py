@@ -85,6 +85,7 @@ SCHEDULE_FRACTION = {"global": 0.025, "dimension": 0.025, "field": 0.025, "field
 SHARED_THRESHOLD_DECAY = 0.1  # s's decay where one s serves many entries (see PEPConfig)
 INIT_FRACTION = 1 / 64
 STALL_FACTOR = 1.0  # a shortfall needing more steps than the search took again: stalled
+RECENT_FRACTION = 0.2  # the shortfall's rate: over this last fraction of the search's steps
 
 
 @dataclass
@@ -499,22 +500,25 @@ class PEPEmbedding(EmbeddingMethod):
                 for t, _ in self._pending_targets()]
 
     def _shortfall_hint(self) -> str:
-        """Why the count fell short, from the trace's second half: the steps the smallest
-        missed target would need at that rate. Within ``STALL_FACTOR`` times the search so far:
-        more search epochs; beyond: the task's pull on the thresholds outweighs their decay."""
+        """Why the count fell short, from the trace's last ``RECENT_FRACTION`` of steps (pruning
+        slows as it goes, so the recent rate, not the average): the steps the smallest missed
+        target would need at that rate. Within ``STALL_FACTOR`` times the search so far: more
+        search epochs; beyond: the task's pull on the thresholds outweighs their decay."""
         pending = self._pending_targets()
         if len(self.trace) < 4 or not pending:
             return ""
         end = self.trace[-1]
-        half = [r for r in self.trace if r["step"] >= end["step"] / 2]
-        drop = half[0]["nonzeros"] - end["nonzeros"]
-        rate = drop / max(end["step"] - half[0]["step"], 1)
+        recent = [r for r in self.trace if r["step"] >= end["step"] * (1 - RECENT_FRACTION)]
+        start = recent[0] if len(recent) >= 2 else self.trace[-2]
+        rate = (start["nonzeros"] - end["nonzeros"]) / max(end["step"] - start["step"], 1)
         needed = (end["nonzeros"] - min(c for _, c in pending)) / rate if rate > 0 else math.inf
         if needed <= STALL_FACTOR * end["step"]:
-            return f"; at the second half's rate it needs ~{needed:,.0f} more steps: give the search more epochs"
-        return (f"; the count nearly stalled ({half[0]['nonzeros']} -> {end['nonzeros']} nonzeros over "
-                f"the second half): the task's pull on the thresholds outweighs their decay, so "
-                f"raise threshold_weight_decay (now {self.config.s_weight_decay:g}; e.g. 0.1)")
+            return (f"; at the last {end['step'] - start['step']} steps' rate it needs ~{needed:,.0f} "
+                    f"more steps: give the search more epochs")
+        return (f"; the count nearly stalled ({start['nonzeros']} -> {end['nonzeros']} nonzeros over "
+                f"the last {end['step'] - start['step']} steps): the task's pull on the thresholds "
+                f"outweighs their decay, so raise threshold_weight_decay (now "
+                f"{self.config.s_weight_decay:g}; e.g. 0.1)")
 
     def search_trace(self) -> list[dict[str, Any]]:
         return list(self.trace)
