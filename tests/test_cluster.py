@@ -238,11 +238,11 @@ def test_plugin_wheel_shipped_by_runtime_env_trains_on_the_worker(cluster, s3, t
 def test_driver_killed_resume_from_the_bucket_finishes(cluster, s3, tmp_path) -> None:
     sid = f"driverkill-{os.getpid()}"
     # Tune's experiment state reaches the bucket every second (default: adaptive, ~10 s), so the
-    # kill lands mid-sweep with the trials already in the stored state
-    _submit(cluster, [SPEC, "--storage-path", STORAGE, "--name", "driverkill"], sid, wait=False,
+    # kill lands mid-sweep with the trials already in the stored state; the slow sweep (~3 s
+    # epochs) keeps trials running when it lands (the tiny one could finish first in CI)
+    _submit(cluster, [SLOW_SPEC, "--storage-path", STORAGE, "--name", "driverkill"], sid, wait=False,
             env={"TUNE_GLOBAL_CHECKPOINT_S": "1"})
     _wait(lambda: len(_checkpointed(s3, "driverkill")) >= 2, what="two trials' checkpoints")
-    time.sleep(2)
     cluster.kill_driver(sid)  # looks the driver's pid up first (a second or so)
     killed = time.time()
     assert cluster.wait_job(sid, timeout=120) == "FAILED"

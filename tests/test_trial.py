@@ -59,3 +59,18 @@ def test_rows_come_out_complete(tmp_path) -> None:
     row = rows[0]
     assert (row.dataset, row.method, row.trial_id) == ("syn-a", "uniform-wide", "trial_7")
     assert row.info["trial_seconds"] == 12.5
+
+
+def test_a_checkpoint_without_its_state_starts_the_trial_over(tmp_path, monkeypatch) -> None:
+    """A checkpoint whose upload was cut short (no state.pt) is not resumable: the trial starts
+    over with a warning instead of failing on every retry (seen with the object store down)."""
+    from ray import tune
+
+    from autoembed.tune import trainable
+
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(trainable.tune, "get_checkpoint",
+                        lambda: tune.Checkpoint.from_directory(str(tmp_path / "empty")))
+    reporter = trainable.TrialReporter("t0", trial_configs(parse_spec(RAW))[0])
+    with pytest.warns(UserWarning, match="has no state.pt"):
+        assert reporter.load() is None

@@ -9,6 +9,7 @@ import math
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,12 @@ class TrialReporter:
         if checkpoint is None:
             return None
         with checkpoint.as_directory() as folder:
-            state = load_state(Path(folder) / STATE_FILE)
+            path = Path(folder) / STATE_FILE
+            if not path.is_file():  # an upload cut short (object store down): never resumable
+                warnings.warn(f"checkpoint {checkpoint.path} has no {STATE_FILE} (its upload was "
+                              "cut short?): the trial starts over from its first epoch", stacklevel=2)
+                return None
+            state = load_state(path)
         self.earlier_seconds = float(state.pop(SECONDS_KEY, 0.0))
         return state
 
