@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
+import pytest
 import yaml
 
 PLUGIN = Path(__file__).resolve().parent / "plugins" / "flaky_method.py"
+
+
+def unavailable(what: str, reason: str) -> NoReturn:
+    """``what`` cannot run here: skipped, except under CI (``CI`` set), where it must run."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} must run in CI: {reason}")
+    pytest.skip(reason)
 
 
 def flaky_spec(tmp_path: Path, tags: list[str], method: dict[str, Any] | None = None, **top: Any) -> Path:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sweep_helpers import unavailable
 
 from cluster import RAY, S3Server, TwoNodeCluster
 
@@ -35,19 +36,13 @@ TRIALS, SLOW_EPOCHS = 4, 4
 STORAGE = "s3://autoembed/sweeps"
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"cluster tests must run in CI: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def s3() -> Iterator[S3Server]:
     try:
         import boto3  # noqa: F401
         from moto.server import ThreadedMotoServer  # noqa: F401
     except ImportError as exc:
-        _unavailable(f"moto[server] not installed ({exc}): pip install -e '.[test]'")
+        unavailable("cluster tests", f"moto[server] not installed ({exc}): pip install -e '.[test]'")
     server = S3Server().start()
     server.create_bucket()
     yield server
@@ -61,7 +56,7 @@ def cluster(s3: S3Server) -> Iterator[TwoNodeCluster]:
         try:
             nodes.start()
         except RuntimeError as exc:
-            _unavailable(f"two-node Ray cluster did not start: {exc}")
+            unavailable("cluster tests", f"two-node Ray cluster did not start: {exc}")
         yield nodes
     finally:
         nodes.stop()

@@ -18,19 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sweep_helpers import read_rows
+from sweep_helpers import read_rows, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / ".ci" / "ray_head.sh"
 RAY = Path(sys.executable).parent / "ray"
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 EXCLUDES = [".venv", ".git", "results", "**/__pycache__", "*.egg-info", "dist", "build", ".ci"]
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"ray job test must run in CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +34,7 @@ def dashboard() -> Iterator[str]:
         yield given
         return
     if not RAY.exists():
-        _unavailable(f"no ray CLI next to {sys.executable}")
+        unavailable("ray job test", f"no ray CLI next to {sys.executable}")
     state = tempfile.mkdtemp(prefix="aeray-", dir="/tmp")  # short: Ray's socket paths are limited
     env = dict(os.environ, AUTOEMBED_RAY_HEAD_STATE=state, RAY_AUTH_MODE="disabled")
     env.pop("RAY_ADDRESS", None)
@@ -48,7 +42,7 @@ def dashboard() -> Iterator[str]:
                              text=True, timeout=180)
     try:
         if started.returncode != 0:
-            _unavailable(f"`ray start --head` failed: {started.stderr[-1500:]}")
+            unavailable("ray job test", f"`ray start --head` failed: {started.stderr[-1500:]}")
         yield started.stdout.strip().rsplit("=", 1)[-1]
     finally:
         subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, timeout=60)
