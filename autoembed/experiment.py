@@ -119,7 +119,7 @@ def run_experiment(
     split = data_split(data, cfg.data.split_seed)
     method = get_method(cfg.method)
     spec = EmbeddingSpec.from_data(data, cfg.model.dim, split.train)
-    search_train = _search_settings(cfg, method)
+    search_train = _search_settings(cfg, method, len(split.train))
     context = SearchContext(cfg.data.name, spec, _cap_steps(search_train, len(split.train)))
     run = _Run(
         cfg=cfg,
@@ -160,13 +160,19 @@ def run_experiment(
     return run.rows
 
 
-def _search_settings(cfg: ExperimentConfig, method: type[EmbeddingMethod]) -> TrainConfig:
+def _search_settings(cfg: ExperimentConfig, method: type[EmbeddingMethod], train_rows: int
+                     ) -> TrainConfig:
     """The search phase's training settings: the user's, else the training ones with the
-    method's own epoch cap (a search ends as soon as it has found what it looks for)."""
+    method's own epoch cap (a search ends as soon as it has found what it looks for), raised
+    to the method's ``min_search_steps`` (on a few hundred rows an epoch is one step)."""
     if cfg.search_train is not None:
         return cfg.search_train
-    epochs = method.default_search_epochs(cfg.data.name) if method.needs_search else None
-    return dataclasses.replace(cfg.train, epochs=epochs) if epochs else cfg.train
+    if not method.needs_search:
+        return cfg.train
+    epochs = method.default_search_epochs(cfg.data.name) or cfg.train.epochs
+    steps_per_epoch = max(1, math.ceil(train_rows / cfg.train.batch_size))
+    epochs = max(epochs, math.ceil(method.min_search_steps / steps_per_epoch))
+    return dataclasses.replace(cfg.train, epochs=epochs)
 
 
 def _cap_steps(train: TrainConfig, train_rows: int) -> int:

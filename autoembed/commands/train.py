@@ -90,8 +90,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=t.epochs)
     p.add_argument("--search-epochs", type=int, default=None,
                    help="cap on the search phase's epochs; it ends once it has found what it "
-                   "looks for (default: the method's cap, PEP: 45 on ml-1m, 30 elsewhere; "
-                   "else --epochs)")
+                   "looks for (default: the method's cap, PEP: 45 on ml-1m, 30 elsewhere, and "
+                   "at least 100 steps; else --epochs)")
     p.add_argument("--batch-size", type=int, default=t.batch_size)
     p.add_argument("--lr", type=float, default=t.lr)
     p.add_argument("--weight-decay", type=float, default=t.weight_decay)

@@ -71,6 +71,7 @@ class EmbeddingMethod(nn.Module):
     name: ClassVar[str] = "base"
     Config: ClassVar[type]  # dataclass of the method's hyperparameters (all with defaults)
     needs_search: ClassVar[bool] = False
+    min_search_steps: ClassVar[int] = 0  # the default search cap has at least these many steps
 
     def __init__(self, spec: EmbeddingSpec, config: Any) -> None:
         super().__init__()
@@ -86,7 +87,8 @@ class EmbeddingMethod(nn.Module):
 
     @classmethod
     def default_search_epochs(cls, dataset: str) -> int | None:
-        """Epoch cap of the search phase when the user sets none (None: the training epochs)."""
+        """Epoch cap of the search phase when the user sets none (None: the training epochs),
+        raised where needed to ``min_search_steps`` optimizer steps (tiny data: one a epoch)."""
         return None
 
     # --- the contract -------------------------------------------------------------------------

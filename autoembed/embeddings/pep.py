@@ -35,6 +35,7 @@ row's entries change every step (the drift), so the count of rows outside the ba
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -57,6 +58,7 @@ from autoembed.embeddings.pep_threshold import (
     threshold_shape,
     unique_rows,
     use_full_table,
+    with_extra_decay,
 )
 from autoembed.embeddings.sparse_adam import LazyAdamTable, LazyRowAdam
 
@@ -76,6 +78,7 @@ RECOMMENDED: dict[str, dict[str, dict[str, Any]]] = {
 }
 RECOMMENDED_SEARCH_EPOCHS = {"ml-1m": 45}
 DEFAULT_SEARCH_EPOCHS = 30  # the search cap elsewhere (the search ends once every target is met)
+MIN_SEARCH_STEPS = 100  # ... in optimizer steps at least (Adam moves s by about lr a step)
 # Where a dataset has no tuned entry, the defaults are sized from the table and the search cap
 # (``PEPConfig.recommended``): init at sigmoid(s) = Xavier bound / 64 (ml-1m's -8), and s's lr
 # such that the decay-only drift (``pep_threshold.drift_schedule``) reaches the smallest
@@ -86,6 +89,8 @@ SHARED_THRESHOLD_DECAY = 0.1  # s's decay where one s serves many entries (see P
 INIT_FRACTION = 1 / 64
 STALL_FACTOR = 1.0  # a shortfall needing more steps than the search took again: stalled
 RECENT_FRACTION = 0.2  # the shortfall's rate: over this last fraction of the search's steps
+BOOST_WINDOW = 0.05  # a stall is judged on the count's rate over this fraction of the cap
+BOOST_START = 0.99  # ... once pruning has begun (fewer nonzeros than this fraction of the table)
 
 
 @dataclass
@@ -139,6 +144,9 @@ class PEPConfig:
     #                       rewinding, Frankle et al. 2019)
     init: Literal["xavier"] = "xavier"  # the only one implemented
     count_every: int = 50  # longest interval (steps) between exact nonzero counts
+    stall_decay_factor: float = 10.0  # a stalled search multiplies s's decay by this (1: never,
+    #                                   the reference; see PEPEmbedding._boost_on_stall)
+    max_threshold_weight_decay: float = 1.0  # ... up to this
     lazy_segments: int = 8  # sparse_lazy: pieces of the closed-form catch-up of untouched rows
 
     def __post_init__(self) -> None:
@@ -157,6 +165,8 @@ class PEPConfig:
             raise ValueError(f"count_every must be >= 1, got {self.count_every}")
         if self.rewind_step < 0:
             raise ValueError(f"rewind_step must be >= 0, got {self.rewind_step}")
+        if self.stall_decay_factor < 1:
+            raise ValueError(f"stall_decay_factor must be >= 1 (1: off), got {self.stall_decay_factor}")
 
     @classmethod
     def recommended(cls, dataset: str, granularity: str = "feature_dim", *,
@@ -213,6 +223,7 @@ class Snapshot:
     nonzeros: int
     mask: torch.Tensor  # bool [N, D]
     weight: torch.Tensor | None = None  # reinit="keep": the thresholded V at ``step`` [N, D]
+    s_weight_decay: float | None = None  # s's decay at ``step`` (raised by stalls; None: older)
 
 
 class PEPEmbedding(EmbeddingMethod):
@@ -221,6 +232,12 @@ class PEPEmbedding(EmbeddingMethod):
     name = "pep"
     Config = PEPConfig
     needs_search = True
+    min_search_steps = MIN_SEARCH_STEPS
+    # stall boosts (class defaults, so searches checkpointed before they existed resume)
+    extra_decay: float = 0.0  # added to s's decay by stall boosts (0: the reference's decay)
+    boosts: tuple[dict[str, Any], ...] = ()  # {step, nonzeros, s_weight_decay} per boost
+    _cap_steps: int | None = None  # the search cap, known from check_search
+    _boosted_at: int = 0
 
     def __init__(self, spec: EmbeddingSpec, config: PEPConfig | None = None) -> None:
         super().__init__(spec, config or PEPConfig())
@@ -295,10 +312,11 @@ class PEPEmbedding(EmbeddingMethod):
         is the whole ``V`` when it has no more rows than the batch has ids (``use_full_table``),
         else the batch's distinct rows (``R x D``, not ``B x F x D``): the cost follows the
         smaller of table and batch."""
+        threshold = self.threshold if self.sparse else with_extra_decay(self.threshold, self.extra_decay)
         if not self.sparse and use_full_table(self.spec.num_features, ids.numel()):
-            return pruned_gather(self.weight, self._threshold_rows(self.threshold, None), ids)
+            return pruned_gather(self.weight, self._threshold_rows(threshold, None), ids)
         if not self.sparse and is_per_feature(self.config.granularity):
-            out = pruned_lookup(self.weight, self.threshold, ids)  # CPU kernel: named rows only
+            out = pruned_lookup(self.weight, threshold, ids)  # CPU kernel: named rows only
             if out is not None:
                 return out
         uniq, inverse = unique_rows(ids, self.spec.num_features)
@@ -306,7 +324,7 @@ class PEPEmbedding(EmbeddingMethod):
             rows, s_rows = self._gather_sparse(uniq)
         else:
             rows = self.weight.index_select(0, uniq)
-            s_rows = self._threshold_rows(self.threshold, uniq)
+            s_rows = self._threshold_rows(threshold, uniq)
         return pruned_gather(rows, s_rows, inverse)
 
     def _gather_sparse(self, uniq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -402,6 +420,52 @@ class PEPEmbedding(EmbeddingMethod):
         self._record(step, nonzeros)
         self._snapshot_reached(step, nonzeros)
         self._schedule_next(step, nonzeros)
+        self._boost_on_stall(step, nonzeros)
+
+    @property
+    def s_decay(self) -> float:
+        """s's decay now: the configured one plus any stall boosts."""
+        return self.config.s_weight_decay + self.extra_decay
+
+    def _boost_on_stall(self, step: int, nonzeros: int) -> None:
+        """Multiply s's decay by ``stall_decay_factor`` (up to ``max_threshold_weight_decay``)
+        when pruning has slowed (the count's rate over the last ``BOOST_WINDOW`` of the cap is
+        below the window's before) and at that rate the next target would be missed by the cap.
+        A slowing count is the task's pull on the thresholds gaining on their decay (PEPConfig's
+        notes), which more steps do not fix. The rate forecast is optimistic on a slowing count,
+        so a target the reference reaches within the cap is reached before any boost, with the
+        reference's mask. Dense mode only; each boost is warned about, traced and recorded with
+        the snapshots after it (``info_threshold_weight_decay`` of the retrain rows)."""
+        cfg, cap = self.config, self._cap_steps
+        pending = self._pending_targets()
+        if cfg.stall_decay_factor == 1 or self.sparse or not pending or cap is None:
+            return
+        window = max(1, round(BOOST_WINDOW * cap))
+        total = self.spec.num_features * self.spec.dim
+        if step - self._boosted_at < 2 * window or nonzeros > BOOST_START * total:
+            return
+        recent, before = self._count_at(step - window), self._count_at(step - 2 * window)
+        if recent is None or before is None or recent["step"] <= before["step"]:
+            return
+        rate = (recent["nonzeros"] - nonzeros) / max(step - recent["step"], 1)
+        rate_before = (before["nonzeros"] - recent["nonzeros"]) / (recent["step"] - before["step"])
+        needed = (nonzeros - max(c for _, c in pending)) / rate if rate > 0 else math.inf
+        boosted = min(self.s_decay * cfg.stall_decay_factor, cfg.max_threshold_weight_decay)
+        if rate >= rate_before or step + needed <= cap or boosted <= self.s_decay:
+            return
+        self.extra_decay = boosted - cfg.s_weight_decay
+        self._boosted_at = step
+        self.boosts = (*self.boosts, {"step": step, "nonzeros": nonzeros, "s_weight_decay": boosted})
+        warnings.warn(
+            f"PEP: pruning slowed at {nonzeros / total:.1%} kept (step {step}; at its rate target "
+            f"{max(pending)[0]:g} would need ~{needed:,.0f} more steps, the cap is {cap}): s's "
+            f"weight decay raised to {boosted:g} (stall_decay_factor={cfg.stall_decay_factor:g}; "
+            f"1 keeps the reference's fixed decay)", RuntimeWarning, stacklevel=2)
+
+    def _count_at(self, step: int) -> dict[str, Any] | None:
+        """The last traced count at or before ``step``."""
+        earlier = [r for r in self.trace if r["step"] <= step]
+        return earlier[-1] if earlier else None
 
     def _record(self, step: int, nonzeros: int) -> None:
         total = self.spec.num_features * self.spec.dim
@@ -410,6 +474,7 @@ class PEPEmbedding(EmbeddingMethod):
             self.trace.append({
                 "step": step, "nonzeros": nonzeros, "sparsity": 1.0 - nonzeros / total,
                 "threshold_mean": float(torch.sigmoid(s).mean()), "s_mean": float(s.mean()),
+                "s_weight_decay": self.s_decay,
             })
 
     def _pending_targets(self) -> list[tuple[float, int]]:
@@ -427,7 +492,7 @@ class PEPEmbedding(EmbeddingMethod):
         mask = pruned_mask(*args).cpu()  # see _apply
         weight = pruned_weight(*args).cpu() if self.config.reinit == "keep" else None
         for target, count in new:
-            self.snapshots.append(Snapshot(target, count, step, nonzeros, mask, weight))
+            self.snapshots.append(Snapshot(target, count, step, nonzeros, mask, weight, self.s_decay))
 
     def _schedule_next(self, step: int, nonzeros: int) -> None:
         self._last_counts = (self._last_counts + [(step, nonzeros)])[-2:]
@@ -449,6 +514,7 @@ class PEPEmbedding(EmbeddingMethod):
         reachable when the mean threshold's drift so far, or the trend of the exact counts,
         brings it there by ``cap_steps`` (both optimistic: the drift slows later). Nothing
         reachable and nothing reached is an error naming the init that would reach the targets."""
+        self._cap_steps = cap_steps
         pending = self._pending_targets()
         if not pending or step <= 0 or step >= cap_steps:
             return []
@@ -518,7 +584,7 @@ class PEPEmbedding(EmbeddingMethod):
         return (f"; the count nearly stalled ({start['nonzeros']} -> {end['nonzeros']} nonzeros over "
                 f"the last {end['step'] - start['step']} steps): the task's pull on the thresholds "
                 f"outweighs their decay, so raise threshold_weight_decay (now "
-                f"{self.config.s_weight_decay:g}; e.g. 0.1)")
+                f"{self.s_decay:g}; e.g. 0.1)")
 
     def search_trace(self) -> list[dict[str, Any]]:
         return list(self.trace)
@@ -542,7 +608,9 @@ class PEPEmbedding(EmbeddingMethod):
             label = f"target={snap.target:.2f}" if snap.target <= 1 else f"target={int(snap.target)}"
             info = {"target": snap.target, "step": snap.step, "nonzeros": snap.nonzeros,
                     "granularity": self.config.granularity, "reinit": self.config.reinit,
-                    "targets_not_reached": unreached}
+                    "targets_not_reached": unreached,
+                    "threshold_weight_decay": (self.config.s_weight_decay if snap.s_weight_decay
+                                               is None else snap.s_weight_decay)}
             points.append(RetrainPoint(label, info, snap))
         return points
 

@@ -156,6 +156,28 @@ def pruned_lookup(table: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> 
     return _PrunedLookup.apply(table, s, index)
 
 
+class _ExtraDecay(torch.autograd.Function):
+    """Identity on ``s`` whose backward adds ``rate * s`` to its gradient: under Adam's coupled
+    L2 ``wd`` the step is exactly that of decay ``wd + rate`` (one table-sized add)."""
+
+    @staticmethod
+    def forward(ctx, s: torch.Tensor, rate: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(s)
+        ctx.rate = rate
+        return s.view_as(s)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (s,) = ctx.saved_tensors
+        return grad.add(s, alpha=ctx.rate), None
+
+
+def with_extra_decay(s: torch.Tensor, rate: float) -> torch.Tensor:
+    """``s`` with ``rate * s`` added to its gradient (``rate == 0``: ``s`` itself)."""
+    return s if rate == 0.0 else _ExtraDecay.apply(s, rate)
+
+
 def use_full_table(num_rows: int, num_ids: int) -> bool:
     """Threshold the whole table rather than the batch's distinct rows: when the table has no
     more rows than the batch has ids, one pass over it is cheaper than finding those rows and
