@@ -22,6 +22,7 @@ from autoembed.data.base import CTRData, Split
 from autoembed.models.base import CTRModel
 from autoembed.models.precision import autocast, resolve_precision
 from autoembed.training.allocator import keep_freed_memory
+from autoembed.training.denormals import flush_denormals
 from autoembed.training.metrics import auc, logloss
 from autoembed.training.records import EpochRecord, TrainResult
 from autoembed.training.seeding import resolve_device, rng_state, seed_everything, set_rng_state
@@ -59,6 +60,7 @@ class Trainer:
         self.precision = resolve_precision(cfg.precision, self.device)
         torch.set_num_threads(cfg.threads)
         keep_freed_memory()
+        flush_denormals()
         seed_everything(cfg.seed)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.model = model.to(self.device)
