@@ -27,6 +27,7 @@ from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec, RetrainPoi
 from autoembed.embeddings.registry import get_method, make_config
 from autoembed.models import build_model
 from autoembed.results import ResultRow, git_revision
+from autoembed.training.denormals import flush_denormals
 from autoembed.training.metrics import bayes_auc as teacher_auc
 from autoembed.training.records import EpochRecord, TrainResult
 from autoembed.training.seeding import seed_everything
@@ -112,6 +113,7 @@ def run_experiment(
     but not announced again); ``on_epoch`` gets ``{phase, point, epoch, val_auc, val_logloss,
     params}`` after every epoch of every phase.
     """
+    flush_denormals()  # before this thread's first parallel op, so torch's threads inherit it
     if data is None:
         from autoembed.data import load_dataset
 
