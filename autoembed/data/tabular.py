@@ -27,6 +27,7 @@ from autoembed.data.blocks import iter_blocks, parse_block
 from autoembed.data.lines import record_bad_values, to_integers
 from autoembed.data.npy import NpyWriter
 from autoembed.data.options import ParseOptions
+from autoembed.data.packed import pack_column, unpack_strings
 from autoembed.data.report import ParseReport
 from autoembed.data.vocab import ValueCounter, distinct, encode, offsets_of, vocab_counts
 
@@ -77,25 +78,32 @@ class _Chunk:
     counts: list[np.ndarray]
 
 
-def _parse_chunk(block: bytes | bytearray, layout: Layout, file: str) -> _Chunk:
+def _parse_chunk(
+    block: bytes | bytearray, layout: Layout, file: str, unpacked: frozenset[str]
+) -> _Chunk:
     """Parse and check one block (runs in a worker thread: it touches no shared state); line
-    numbers in its report count from the block's first line, 1."""
+    numbers in its report count from the block's first line, 1. Categories are packed into
+    integers (:mod:`packed`), those of fields in ``unpacked`` kept as strings; a field whose
+    values do not pack raises :class:`Unpackable`."""
     report = ParseReport(max_examples=sys.maxsize)
     cols = parse_block(block, 1, layout.sep, list(layout.columns), report, file)
     label = cols.table.column(layout.label)
     keep = pc.is_in(label, pa.array(["0", "1"])).to_numpy()
     record_bad_values(cols, ~keep, label, layout.label, "bad label", report, file)
     keys: dict[str, tuple[pa.Array, np.ndarray]] = {}  # field -> (dictionary, indices)
-    for name in layout.fields:
+    for name in layout.int_fields:  # parsed and binned once per distinct string
         values = cols.table.column(name)
-        if name in layout.int_fields:  # parsed and binned once per distinct string
-            keys[name], bad = _integer_field(values)
-            record_bad_values(cols, bad & keep, values, name, "non-numeric integer field",
-                              report, file)
-            keep &= ~bad
-        else:
+        keys[name], bad = _integer_field(values, keep)
+        record_bad_values(cols, bad & keep, values, name, "non-numeric integer field",
+                          report, file)
+        keep &= ~bad
+    for name in layout.fields:
+        if name not in layout.int_fields:  # after the integers: ``keep`` is final
             transform = layout.transforms.get(name)
-            keys[name] = distinct(transform(values) if transform else values)
+            values = cols.table.column(name)
+            keys[name] = _category_keys(name, transform(values) if transform else values, keep,
+                                        name not in unpacked)
+    keys = {name: keys[name] for name in layout.fields}
     if not keep.all():  # dictionary entries only bad rows used are counted 0 times
         keys = {name: (values, indices[keep]) for name, (values, indices) in keys.items()}
     columns = {name: pa.DictionaryArray.from_arrays(indices, values)
@@ -106,13 +114,41 @@ def _parse_chunk(block: bytes | bytearray, layout: Layout, file: str) -> _Chunk:
                   pa.record_batch(columns), counts)
 
 
-def _integer_field(values: pa.ChunkedArray) -> tuple[tuple[pa.Array, np.ndarray], np.ndarray]:
+def _integer_field(
+    values: pa.ChunkedArray, keep: np.ndarray
+) -> tuple[tuple[pa.Array, np.ndarray], np.ndarray]:
     """An integer column's binned keys as (distinct keys, index of each row's key), and the mask
-    of its non-integer rows; each distinct string is parsed once."""
-    strings, indices = distinct(values)
+    of its non-integer rows; each distinct string is parsed once (hashed packed when it packs)."""
+    packed = pack_column(values, keep)
+    if packed is None:
+        strings, indices = distinct(values)
+    else:
+        keys, indices = distinct(pa.chunked_array([packed], pa.uint64()))
+        strings = unpack_strings(keys.to_numpy())
     numbers, bad = to_integers(strings)
     keys, key_of = np.unique(integer_keys(numbers), return_inverse=True)
     return (pa.array(keys), key_of.astype(np.int32)[indices]), bad[indices]
+
+
+class Unpackable(Exception):
+    """A block's values of a categorical field are not all short enough to pack."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def _category_keys(
+    name: str, values: pa.ChunkedArray, keep: np.ndarray, pack: bool
+) -> tuple[pa.Array, np.ndarray]:
+    """A categorical column's (distinct values, index of each row's value): packed integers
+    (the empty string is 0), or the strings themselves when not ``pack``."""
+    if not pack:
+        return distinct(values)
+    packed = pack_column(values, keep)
+    if packed is None:
+        raise Unpackable(name)
+    return distinct(pa.chunked_array([packed], pa.uint64()))
 
 
 def _ordered(jobs: Iterator[Callable[[], _T]], threads: int = _THREADS) -> Iterator[_T]:
@@ -129,7 +165,8 @@ def _ordered(jobs: Iterator[Callable[[], _T]], threads: int = _THREADS) -> Itera
 
 
 def _chunks(
-    path: Path, layout: Layout, opts: ParseOptions, report: ParseReport, progress: bool
+    path: Path, layout: Layout, opts: ParseOptions, report: ParseReport, progress: bool,
+    unpacked: frozenset[str],
 ) -> Iterator[_Chunk]:
     """Each block's parsed chunk, in file order; blocks are parsed two at a time in threads,
     their malformed lines recorded in ``report`` in line order."""
@@ -146,7 +183,7 @@ def _chunks(
                 block = block[end + 1 :]
                 if not block:
                     continue
-            yield partial(_parse_chunk, block, layout, path.name)
+            yield partial(_parse_chunk, block, layout, path.name, unpacked)
 
     for chunk in _ordered(jobs()):
         before = report.lines  # lines before the block's first (the header read first)
@@ -165,18 +202,20 @@ def _encode_batches(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Global ids [rows, fields] (int32) and float32 labels of consecutive ``batches``: each
     field's dictionaries are joined and looked up in its vocabulary in one call."""
-    columns = []
+    by_field = np.empty((len(fields), sum(b.num_rows for b in batches)), np.int32)
     for f, name in enumerate(fields):
         encoded = [b.column(name) for b in batches]
-        starts = np.cumsum([0] + [len(c.dictionary) for c in encoded])
-        local = encode(pa.concat_arrays([c.dictionary for c in encoded]), vocabs[f]) + offsets[f]
-        columns.append(local.astype(np.int32)[np.concatenate([
-            c.indices.to_numpy() + start for c, start in zip(encoded, starts, strict=False)])])
-    ids = np.empty((len(columns[0]), len(fields)), dtype=np.int32)
+        local = encode(pa.concat_arrays([c.dictionary for c in encoded]), vocabs[f])
+        local = (local + np.int32(offsets[f])).astype(np.int32)
+        start = row = 0
+        for column in encoded:  # each batch's indices into its stretch of ``local``
+            indices = column.indices.to_numpy()
+            np.take(local[start : start + len(column.dictionary)], indices,
+                    out=by_field[f, row : row + len(indices)])
+            start, row = start + len(column.dictionary), row + len(indices)
+    ids = np.empty(by_field.shape[::-1], dtype=np.int32)
     for lo in range(0, len(ids), _TILE_ROWS):  # row tiles that stay in cache while filled
-        tile = ids[lo : lo + _TILE_ROWS]
-        for f, column in enumerate(columns):
-            tile[:, f] = column[lo : lo + _TILE_ROWS]
+        ids[lo : lo + _TILE_ROWS] = by_field[:, lo : lo + _TILE_ROWS].T
     labels = np.concatenate([b.column(_LABEL).to_numpy(zero_copy_only=False) for b in batches])
     return ids, labels.astype(np.float32)
 
@@ -201,15 +240,28 @@ def build_table(
 
     Pass 1 parses the file once, counting each field's values and keeping every block's
     dictionary-encoded keys in a temporary Arrow stream; pass 2 encodes that stream against the
-    vocabularies (the raw text is not parsed twice).
+    vocabularies (the raw text is not parsed twice). Categories are packed into integers; a
+    field with a value too long to pack is parsed again as strings, from the start.
     """
+    unpacked = frozenset(layout.int_fields)
+    while True:
+        try:
+            return _build(path, layout, opts, out_dir, progress, unpacked)
+        except Unpackable as e:
+            unpacked |= {e.field}
+
+
+def _build(
+    path: Path, layout: Layout, opts: ParseOptions, out_dir: Path, progress: bool,
+    unpacked: frozenset[str],
+) -> dict[str, Any]:
     report = ParseReport(strict=opts.strict)
     merges = ThreadPoolExecutor(max_workers=1)  # counts merged while blocks are parsed
     counters = {name: ValueCounter(merges) for name in layout.fields}
     stream_path = out_dir / "keys.arrows"
     writer = None
     try:
-        for chunk in _chunks(path, layout, opts, report, progress):
+        for chunk in _chunks(path, layout, opts, report, progress, unpacked):
             if writer is None:
                 writer = pa.ipc.new_stream(str(stream_path), chunk.batch.schema)
             writer.write_batch(chunk.batch)
@@ -222,7 +274,7 @@ def build_table(
     check_not_empty(path, report, layout.has_header)
     kept = list(_ordered(  # fields merged two at a time
         partial(vocab_counts, counters[name], opts.min_count,
-                exclude=() if name in layout.int_fields else ("",))  # empty category = OOV
+                exclude=() if name in layout.int_fields else ("",) if name in unpacked else (0,))
         for name in layout.fields))
     del counters
     vocabs = [values for values, _ in kept]
