@@ -39,11 +39,16 @@ def test_values_that_do_not_pack():
     assert pack_column(chunked, np.array([True, True, False])).tolist() == [0x6162 << 48, 0, 0]
 
 
-@pytest.mark.parametrize("case", ["criteo", "avazu-hour"])
-def test_strings_give_the_reference_arrays_too(tmp_path, monkeypatch, case):
-    """With packing off (every field falls back to strings, one restart each) the parse still
-    gives the reference parser's arrays."""
-    monkeypatch.setattr(tabular, "pack_column", lambda values, keep: None)
+@pytest.mark.parametrize("case", ["criteo", "avazu-hour", "criteo-pieces", "avazu-pieces"])
+def test_strings_and_pieces_give_the_reference_arrays_too(tmp_path, monkeypatch, case):
+    """With packing off (every field falls back to strings, one restart each), or blocks cut
+    into pieces of at most 37 lines (the most a piece may hold so that its keys' indices fit
+    uint16 is 65,535), the parse still gives the reference parser's arrays."""
+    if case.endswith("pieces"):
+        monkeypatch.setattr(tabular, "_MAX_ROWS", 37)
+        case = case.split("-")[0]
+    else:
+        monkeypatch.setattr(tabular, "pack_column", lambda values, keep: None)
     name = case.split("-")[0]
     text = criteo_text(20_000) if name == "criteo" else avazu_text(20_000)
     path = tmp_path / ("train.txt" if name == "criteo" else "train.csv")

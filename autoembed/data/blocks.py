@@ -56,6 +56,19 @@ def iter_blocks(
             yield bytearray(leftover.replace(b"\r\n", b"\n") + b"\n")
 
 
+def split_lines(block: bytearray, most: int) -> Iterator[bytearray]:
+    """``block`` (whole lines) in pieces of at most ``most`` lines each."""
+    if block.count(b"\n") <= most:
+        yield block
+        return
+    ends = np.flatnonzero(np.frombuffer(block, np.uint8) == ord("\n"))[most - 1 :: most] + 1
+    start = 0
+    for end in [*ends.tolist(), len(block)]:
+        if end > start:
+            yield block[start:end]
+        start = end
+
+
 def parse_block(
     block: bytes | bytearray, first_line: int, sep: bytes, names: list[str], report: ParseReport, file: str
 ) -> Columns:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from autoembed.data.blocks import iter_blocks, parse_block
+from autoembed.data.blocks import iter_blocks, parse_block, split_lines
 from autoembed.data.lines import record_bad_values, to_integers
 from autoembed.data.npy import NpyWriter
 from autoembed.data.options import ParseOptions
@@ -37,6 +37,7 @@ _LABEL = "__label__"  # the label's column in a block's batch of keys
 _THREADS = 2  # blocks parsed (pass 1) or encoded (pass 2) at once
 _PASS2_ROWS = 1 << 16  # rows encoded per vocabulary look-up in pass 2, at least
 _TILE_ROWS = 4096
+_MAX_ROWS = (1 << 16) - 1  # lines per parsed piece of a block: its keys' indices fit uint16
 _T = TypeVar("_T")
 
 
@@ -106,8 +107,8 @@ def _parse_chunk(
     keys = {name: keys[name] for name in layout.fields}
     if not keep.all():  # dictionary entries only bad rows used are counted 0 times
         keys = {name: (values, indices[keep]) for name, (values, indices) in keys.items()}
-    columns = {name: pa.DictionaryArray.from_arrays(indices, values)
-               for name, (values, indices) in keys.items()}
+    columns = {name: pa.DictionaryArray.from_arrays(indices.astype(np.uint16), values)
+               for name, (values, indices) in keys.items()}  # at most _MAX_ROWS values
     columns[_LABEL] = pa.array(pc.equal(label, "1").to_numpy()[keep])
     counts = [np.bincount(indices, minlength=len(values)) for values, indices in keys.values()]
     return _Chunk(report.lines, sorted(report.examples, key=lambda e: e["line"]),
@@ -183,7 +184,8 @@ def _chunks(
                 block = block[end + 1 :]
                 if not block:
                     continue
-            yield partial(_parse_chunk, block, layout, path.name, unpacked)
+            for piece in split_lines(block, _MAX_ROWS):
+                yield partial(_parse_chunk, piece, layout, path.name, unpacked)
 
     for chunk in _ordered(jobs()):
         before = report.lines  # lines before the block's first (the header read first)
