@@ -52,10 +52,17 @@ def file_checksum(path: Path, algorithm: str = CHECKSUM) -> str:
     else:
         raise ValueError(f"checksum {algorithm!r} is not available here (xxh3_128 needs the "
                          "xxhash package)")
-    with path.open("rb") as fh:
-        while block := fh.read(_HASH_BLOCK):
-            digest.update(block)
+    _hash_file(path, digest)
     return digest.hexdigest()
+
+
+def _hash_file(path: Path, digest: Any) -> None:
+    """Feed a file's bytes to ``digest``, read into one reused buffer (a fresh buffer per read
+    costs as much again as sha256 itself: new pages to fault in)."""
+    buffer = memoryview(bytearray(_HASH_BLOCK))
+    with path.open("rb", buffering=0) as fh:
+        while got := fh.readinto(buffer):
+            digest.update(buffer[:got])
 
 
 def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -80,9 +87,7 @@ def file_sha256(path: Path, cache_dir: Path) -> str:
     if known and known.get("stamp") == stamp:
         return str(known["sha256"])
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(_HASH_BLOCK):
-            digest.update(block)
+    _hash_file(path, digest)
     if known and known.get("sha256") != digest.hexdigest():
         warnings.warn(f"{path} changed since it was last read: its dataset is parsed again",
                       RuntimeWarning, stacklevel=3)
