@@ -29,7 +29,7 @@ from autoembed.data.npy import NpyWriter
 from autoembed.data.options import ParseOptions
 from autoembed.data.packed import pack_column, unpack_strings
 from autoembed.data.report import ParseReport
-from autoembed.data.vocab import ValueCounter, distinct, encode, offsets_of, vocab_counts
+from autoembed.data.vocab import Lookup, ValueCounter, distinct, offsets_of, vocab_counts
 
 MISSING_KEY = -(2**62)  # an integer field's missing value: a value of its own
 SMALL_BASE = -(2**40)  # integer values v <= 2 become SMALL_BASE + v, apart from the bins (>= 1)
@@ -199,7 +199,7 @@ def _chunks(
 
 
 def _encode_batches(
-    batches: list[pa.RecordBatch], fields: tuple[str, ...], vocabs: list[pa.Array],
+    batches: list[pa.RecordBatch], fields: tuple[str, ...], vocabs: list[Lookup],
     offsets: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Global ids [rows, fields] (int32) and float32 labels of consecutive ``batches``: each
@@ -207,7 +207,7 @@ def _encode_batches(
     by_field = np.empty((len(fields), sum(b.num_rows for b in batches)), np.int32)
     for f, name in enumerate(fields):
         encoded = [b.column(name) for b in batches]
-        local = encode(pa.concat_arrays([c.dictionary for c in encoded]), vocabs[f])
+        local = vocabs[f](pa.concat_arrays([c.dictionary for c in encoded]))
         local = (local + np.int32(offsets[f])).astype(np.int32)
         start = row = 0
         for column in encoded:  # each batch's indices into its stretch of ``local``
@@ -279,8 +279,8 @@ def _build(
                 exclude=() if name in layout.int_fields else ("",) if name in unpacked else (0,))
         for name in layout.fields))
     del counters
-    vocabs = [values for values, _ in kept]
-    vocab_sizes = [len(v) + 1 for v in vocabs]
+    vocabs = [Lookup(values) for values, _ in kept]
+    vocab_sizes = [len(v.vocab) + 1 for v in vocabs]
     offsets = offsets_of(vocab_sizes)
     n_rows = report.rows
     # Each field's OOV id counts the rows none of its kept values took.
@@ -288,7 +288,8 @@ def _build(
     shape = (n_rows, len(layout.fields))
     with NpyWriter(out_dir / "ids.npy", shape, np.int32) as ids, \
             NpyWriter(out_dir / "labels.npy", (n_rows,), np.float32) as labels:
-        # Each look-up hashes the vocabularies: at least 4 rows per feature keep that cheap.
+        # A string vocabulary is hashed on each look-up: at least 4 rows per feature keep that
+        # cheap (integer ones are hashed once).
         groups = _stream_groups(stream_path, max(_PASS2_ROWS, sum(vocab_sizes) // 4))
         for chunk, label in _ordered(partial(_encode_batches, group, layout.fields, vocabs,
                                              offsets) for group in groups):
