@@ -8,6 +8,8 @@ number of distinct values counted.
 
     flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/preprocess.py --rows 500000 2000000
 
+``--parse-only`` times the parser alone (``criteo.build``: no raw-file sha256, no cache publish).
+
 ``--data-dir DIR`` keeps the generated files for later runs (generating 2M rows takes a minute).
 """
 
@@ -91,21 +93,28 @@ def peak_rss_mb() -> float:
     return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker(path: str, cache: str) -> None:
-    """Parse ``path`` once (fresh cache) and print the measurements as JSON."""
+def worker(path: str, cache: str, parse_only: bool = False) -> None:
+    """Parse ``path`` once (fresh cache) and print the measurements as JSON; ``parse_only``
+    times the parser's ``build`` alone (no raw-file sha256, no cache checksums or publish)."""
     from autoembed.config import DataConfig
-    from autoembed.data import load_dataset
+    from autoembed.data import criteo, load_dataset
 
     base_rss = peak_rss_mb()
     start, cpu = time.perf_counter(), time.process_time()
-    data = load_dataset(DataConfig(name="criteo", root=path, cache_dir=cache,
-                                   options={"min_count": 10}))
+    if parse_only:
+        out = Path(cache) / "parse-only"
+        out.mkdir(parents=True)
+        meta = criteo.build(Path(path), criteo.CriteoOptions(min_count=10), out)
+        rows, report = meta["parse_report"]["rows"], meta["parse_report"]
+        features = sum(meta["vocab_sizes"])
+    else:
+        data = load_dataset(DataConfig(name="criteo", root=path, cache_dir=cache,
+                                       options={"min_count": 10}))
+        rows, report, features = data.num_rows, data.meta["parse_report"], data.num_features
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     print(json.dumps({
-        "rows": data.num_rows, "seconds": seconds, "cpu_seconds": cpu,
-        "skipped": data.meta["parse_report"]["skipped"], "features": data.num_features,
-        "peak_rss_mb": peak_rss_mb(),
-        "import_rss_mb": base_rss,
+        "rows": rows, "seconds": seconds, "cpu_seconds": cpu, "skipped": report["skipped"],
+        "features": features, "peak_rss_mb": peak_rss_mb(), "import_rss_mb": base_rss,
     }))
 
 
@@ -114,17 +123,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[500_000, 2_000_000])
     parser.add_argument("--data-dir", default=None, help="keep the generated files here and reuse "
                         "them on later runs (default: a temporary folder, deleted after)")
+    parser.add_argument("--parse-only", action="store_true", help="time the parser alone "
+                        "(criteo.build: no raw-file sha256, no cache checksums or publish)")
     parser.add_argument("--worker", nargs=2, metavar=("FILE", "CACHE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(*args.worker)
+        worker(*args.worker, parse_only=args.parse_only)
         return
     print(f"{'rows':>10} {'file MB':>8} {'gen s':>6} {'parse s':>8} {'rows/s':>9} {'cpu s':>6} "
           f"{'rows/cpu-s':>10} "
           f"{'peak RSS MB':>11} {'after import':>12} {'skipped':>7} {'features':>9} {'ids MB':>7} "
           f"{'load 1-min':>10}")
     for rows in args.rows:
-        r = measure(rows, args.data_dir)
+        r = measure(rows, args.data_dir, args.parse_only)
         print(f"{r['rows']:>10,} {r['file_mb']:>8.0f} {r['gen_seconds']:>6.1f} "
               f"{r['seconds']:>8.1f} {r['rows'] / r['seconds']:>9,.0f} {r['cpu_seconds']:>6.1f} "
               f"{r['rows'] / r['cpu_seconds']:>10,.0f} {r['peak_rss_mb']:>11.0f} "
@@ -132,7 +143,7 @@ def main() -> None:
               f"{r['rows'] * 39 * 4 / 2**20:>7.0f} {r['load']:>10.2f}", flush=True)
 
 
-def measure(rows: int, data_dir: str | None = None) -> dict:
+def measure(rows: int, data_dir: str | None = None, parse_only: bool = False) -> dict:
     """Generate a ``rows``-line file (or reuse it from ``data_dir``), parse it in a fresh
     process; the worker's figures plus ``gen_seconds``, ``file_mb`` and ``load`` (the 1-minute
     load average right after the parse: above ~2.5 on 2 cores, something else was running)."""
@@ -141,7 +152,8 @@ def measure(rows: int, data_dir: str | None = None) -> dict:
         path = folder / "train.txt"
         bad, gen = generated(folder, lambda: generate(path, rows))
         out = subprocess.run(
-            [sys.executable, __file__, "--worker", str(path), str(Path(tmp) / "cache")],
+            [sys.executable, __file__, "--worker", str(path), str(Path(tmp) / "cache"),
+             *(["--parse-only"] if parse_only else [])],
             check=True, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
         ).stdout
         r = json.loads(out.strip().splitlines()[-1])
