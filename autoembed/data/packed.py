@@ -59,12 +59,3 @@ def pack_column(column: pa.ChunkedArray, keep: np.ndarray) -> np.ndarray | None:
         start += len(chunk)
     return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
 
-
-def unpack_strings(keys: np.ndarray) -> pa.Array:
-    """The strings (pa.string()) that :func:`pack_strings` packed into ``keys``."""
-    raw = keys.astype(">u8").view(np.uint8).reshape(-1, PACK_BYTES)
-    used = raw != 0  # no NUL bytes: a string's bytes are the non-zero ones, left-aligned
-    offsets = np.zeros(len(keys) + 1, np.int32)
-    np.cumsum(used.sum(axis=1), out=offsets[1:])
-    return pa.Array.from_buffers(pa.string(), len(keys),
-                                 [None, pa.py_buffer(offsets), pa.py_buffer(raw[used])])

@@ -27,7 +27,7 @@ from autoembed.data.blocks import iter_blocks, parse_block, split_lines
 from autoembed.data.lines import record_bad_values, to_integers
 from autoembed.data.npy import NpyWriter
 from autoembed.data.options import ParseOptions
-from autoembed.data.packed import pack_column, unpack_strings
+from autoembed.data.packed import pack_column
 from autoembed.data.report import ParseReport
 from autoembed.data.vocab import Lookup, ValueCounter, distinct, offsets_of, vocab_counts
 
@@ -94,7 +94,7 @@ def _parse_chunk(
     keys: dict[str, tuple[pa.Array, np.ndarray]] = {}  # field -> (dictionary, indices)
     for name in layout.int_fields:  # parsed and binned once per distinct string
         values = cols.table.column(name)
-        keys[name], bad = _integer_field(values, keep)
+        keys[name], bad = _integer_field(values)
         record_bad_values(cols, bad & keep, values, name, "non-numeric integer field",
                           report, file)
         keep &= ~bad
@@ -115,17 +115,11 @@ def _parse_chunk(
                   pa.record_batch(columns), counts)
 
 
-def _integer_field(
-    values: pa.ChunkedArray, keep: np.ndarray
-) -> tuple[tuple[pa.Array, np.ndarray], np.ndarray]:
+def _integer_field(values: pa.ChunkedArray) -> tuple[tuple[pa.Array, np.ndarray], np.ndarray]:
     """An integer column's binned keys as (distinct keys, index of each row's key), and the mask
-    of its non-integer rows; each distinct string is parsed once (hashed packed when it packs)."""
-    packed = pack_column(values, keep)
-    if packed is None:
-        strings, indices = distinct(values)
-    else:
-        keys, indices = distinct(pa.chunked_array([packed], pa.uint64()))
-        strings = unpack_strings(keys.to_numpy())
+    of its non-integer rows; each distinct string is parsed once. (Arrow hashes these short,
+    few-valued strings faster than they pack.)"""
+    strings, indices = distinct(values)
     numbers, bad = to_integers(strings)
     keys, key_of = np.unique(integer_keys(numbers), return_inverse=True)
     return (pa.array(keys), key_of.astype(np.int32)[indices]), bad[indices]
