@@ -14,7 +14,9 @@ identical copy): its ratio shows the measurement's noise. Per-entry and per-row 
 the same run; ``--rows-path`` adds feature and feature_dim on the kernel's distinct-rows path
 (``pruned_lookup`` off: the path batches smaller than the table took before it). ``--ablation`` adds
 uniform with a spare, unused table as large as feature_dim's thresholds under Adam (what a
-second table-sized parameter costs by itself) and feature_dim without its thresholds' Adam step.
+second table-sized parameter costs by itself) and feature_dim without its thresholds' Adam step;
+``--sparse-lazy`` adds each granularity with ``optimizer_mode="sparse_lazy"`` (a departure from
+the reference: see ``sparse_adam``).
 
     flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/pep_overhead.py [--profile]
 
@@ -159,6 +161,9 @@ def main() -> None:
     parser.add_argument("--ablation", action="store_true",
                         help="also time uniform + a spare table-sized parameter under Adam, and "
                              "PEP feature_dim without the Adam step on its thresholds")
+    parser.add_argument("--sparse-lazy", action="store_true",
+                        help="also time each granularity with optimizer_mode=sparse_lazy (rows "
+                             "stepped when gathered, untouched rows caught up in closed form)")
     args = parser.parse_args()
     if args.wall_clock:
         Variant.clock = staticmethod(time.perf_counter)
@@ -176,8 +181,9 @@ def main() -> None:
         torch.manual_seed(0)  # every variant starts from the same initial tables
         return Variant(label, make(spec), spec, args.dim, 1e-3, fused=fused, lookup=lookup)
 
-    def pep(gran: str, cls: type[PEPEmbedding] = PEPEmbedding):
-        return lambda spec: cls(spec, PEPConfig(granularity=gran, threshold_init=-15.0))
+    def pep(gran: str, cls: type[PEPEmbedding] = PEPEmbedding, mode: str = "dense"):
+        return lambda spec: cls(spec, PEPConfig(granularity=gran, threshold_init=-15.0,
+                                                optimizer_mode=mode))
 
     variants = [variant("uniform", UniformEmbedding), variant("uniform/again", UniformEmbedding)]
     for gran in args.granularities.split(","):
@@ -186,6 +192,8 @@ def main() -> None:
             variants.append(variant(f"pep/{gran}/unfused", pep(gran), fused=False))
         if args.rows_path and gran in ("feature", "feature_dim"):  # those pruned_lookup serves
             variants.append(variant(f"pep/{gran}/rows path", pep(gran), lookup=False))
+        if args.sparse_lazy:
+            variants.append(variant(f"pep/{gran}/sparse_lazy", pep(gran, mode="sparse_lazy")))
     if args.ablation:
         variants.append(variant("uniform+spare table", UniformWithSpareTable))
         variants.append(variant("pep/feature_dim/no s Adam",

@@ -12,7 +12,7 @@ from autoembed.config import ModelConfig
 from autoembed.embeddings.base import EmbeddingSpec
 from autoembed.embeddings.uniform import UniformEmbedding
 from autoembed.models import build_model
-from autoembed.models.layers import fm_pairwise
+from autoembed.models.layers import MultiHeadSelfAttention, fm_pairwise, short_softmax
 
 VOCAB = (7, 5, 3, 4)
 DIM = 8
@@ -109,3 +109,27 @@ def test_bad_attention_heads_is_a_clear_error() -> None:
     cfg = ModelConfig(name="autoint", dim=DIM, params={"attention_dim": 9, "attention_heads": 2})
     with pytest.raises(ValueError, match="divisible by attention_heads"):
         build_model(cfg, UniformEmbedding(spec), spec)
+
+
+def test_short_softmax_matches_torch_softmax_and_its_gradient() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(5, 2, 8, 8, generator=g, dtype=torch.float64) * 4).requires_grad_()
+    weights = torch.randn(5, 2, 8, 8, generator=g, dtype=torch.float64)
+    (short_softmax(x, 0.25) * weights).sum().backward()
+    ours = x.grad.clone()
+    x.grad = None
+    expected = torch.softmax(x * 0.25, -1)
+    (expected * weights).sum().backward()
+    assert torch.allclose(short_softmax(x.detach(), 0.25).double(), expected.detach(), atol=1e-6)
+    assert torch.allclose(ours, x.grad, atol=1e-6)
+
+
+def test_attention_under_bf16_autocast_matches_float32_attention() -> None:
+    torch.manual_seed(0)
+    layer = MultiHeadSelfAttention(8, 16, 2)
+    x = torch.randn(64, 4, 8)
+    reference = layer(x)  # float32: scaled_dot_product_attention
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = layer(x)  # bf16 products around a float32 softmax
+    assert mixed.dtype == torch.bfloat16
+    assert torch.allclose(mixed.float(), reference, atol=0.05, rtol=0.05)

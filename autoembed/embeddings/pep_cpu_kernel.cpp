@@ -7,9 +7,9 @@
 // backward_(grad, out, g): in place, grad <- grad * [out != 0]                       (dV)
 //                                     g    <- -(grad * sign(out) [summed per row]) * (1 - g) * g
 //                                                                                        (ds)
-// lookup_forward(v, s, ids), lookup_backward_(grad, v, s, ids): the same for the table rows ids
-// names, read in place from the whole table (no pass over the rows it does not name; ds is
-// zeroed there).
+// lookup_forward(v, s, ids) -> (out, g, slot), lookup_backward_(grad, v, s, g, slot): the same
+// for the table rows ids names, read in place from the whole table (no pass over the rows it does
+// not name; ds is zeroed there); sigmoid once per named row, shared by both directions.
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
@@ -156,73 +156,97 @@ void backward_rows_(at::Tensor& grad, const at::Tensor& out, at::Tensor& g) {
   });
 }
 
-// Rows named by ids, thresholded, without a table-sized pass: out[i] = shrink(v[r], sigmoid(s[r]))
-// for r = ids[i]. Every row is computed in vector chunks (a short last chunk with partial loads),
-// so each entry gets the same vector arithmetic as forward_entries.
-void check_ids(const at::Tensor& ids, int64_t rows) {
+// Rows named by ids, thresholded, without a table-sized pass: out[i] = shrink(v[r], g[r]) for
+// r = ids[i], g = sigmoid(s[r]). Each named row's g is computed once (per distinct row, not per
+// id) into a [distinct rows, s_dim] buffer that the backward reuses (no second sigmoid), found
+// through slot ([table rows], int32: the row's place in that buffer, -1 if not named; with one
+// s per row, g is torch's sigmoid of the whole [rows, 1] s, indexed by row). Every row
+// is computed in vector chunks (a short last chunk with partial loads), so each entry gets the
+// same vector arithmetic as forward_entries.
+// Returns (out [ids, D], g [distinct rows, D] or [rows, 1], slot [table rows]).
+std::vector<at::Tensor> lookup_forward(const at::Tensor& v, const at::Tensor& s, const at::Tensor& ids) {
+  const int64_t rows = v.size(0), dim = v.size(1), n = ids.numel(), s_dim = s.size(1);
+  const bool per_row = s_dim == 1;
   TORCH_CHECK(ids.device().is_cpu() && ids.scalar_type() == at::kLong && ids.is_contiguous(),
               "ids must be contiguous int64 on the CPU");
+  TORCH_CHECK(rows < (int64_t(1) << 31), "the table has too many rows for the lookup kernel");
+  auto slot = at::empty({rows}, ids.options().dtype(at::kInt));
+  int32_t* pslot = slot.data_ptr<int32_t>();
+  std::fill(pslot, pslot + rows, -1);
   const int64_t* pi = ids.data_ptr<int64_t>();
-  for (int64_t i = 0; i < ids.numel(); ++i)
-    TORCH_CHECK(pi[i] >= 0 && pi[i] < rows, "id ", pi[i], " out of range for ", rows, " rows");
-}
-
-at::Tensor lookup_forward(const at::Tensor& v, const at::Tensor& s, const at::Tensor& ids) {
-  const int64_t dim = v.size(1), n = ids.numel();
-  const bool per_row = s.size(1) == 1;
-  check_ids(ids, v.size(0));
+  std::vector<int64_t> named;  // distinct rows, in order of first appearance
+  named.reserve(std::min(n, rows));
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t r = pi[i];
+    TORCH_CHECK(r >= 0 && r < rows, "id ", r, " out of range for ", rows, " rows");
+    if (pslot[r] < 0) {
+      pslot[r] = static_cast<int32_t>(named.size());
+      named.push_back(r);
+    }
+  }
+  const int64_t distinct = static_cast<int64_t>(named.size());
+  // per row: torch's sigmoid of the whole [rows, 1] (as forward_rows; cheap), indexed by row
+  auto g = per_row ? at::sigmoid(s) : at::empty({distinct, s_dim}, v.options());
+  float* pg = g.data_ptr<float>();
+  if (!per_row) {
+    const float* ps = s.data_ptr<float>();
+    at::parallel_for(0, distinct, std::max<int64_t>(1, kGrain / dim), [&](int64_t lo, int64_t hi) {
+      for (int64_t k = lo; k < hi; ++k) {
+        const float* src = ps + named[k] * dim;
+        float* dst = pg + k * dim;
+        for (int64_t d = 0; d < dim; d += Vec::size()) {
+          const int64_t c = std::min<int64_t>(Vec::size(), dim - d);
+          sigmoid(Vec::loadu(src + d, c)).store(dst + d, c);
+        }
+      }
+    });
+  }
   auto out = at::empty({n, dim}, v.options());
-  auto g_rows = per_row ? at::sigmoid(s) : at::Tensor();  // per row: torch's sigmoid, as forward_rows
   const float* pv = v.data_ptr<float>();
-  const float* ps = per_row ? g_rows.data_ptr<float>() : s.data_ptr<float>();
-  const int64_t* pi = ids.data_ptr<int64_t>();
   float* po = out.data_ptr<float>();
   at::parallel_for(0, n, std::max<int64_t>(1, kGrain / dim), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       const int64_t r = pi[i];
       const float* row = pv + r * dim;
+      const float* grow = per_row ? pg + r : pg + int64_t(pslot[r]) * dim;
       float* dst = po + i * dim;
       for (int64_t d = 0; d < dim; d += Vec::size()) {
         const int64_t k = std::min<int64_t>(Vec::size(), dim - d);
-        const Vec gv = per_row ? Vec(ps[r]) : sigmoid(Vec::loadu(ps + r * dim + d, k));
+        const Vec gv = per_row ? Vec(grow[0]) : Vec::loadu(grow + d, k);
         shrink(Vec::loadu(row + d, k), gv).store(dst + d, k);
       }
     }
   });
-  return out;
+  return {out, g, slot};
 }
 
 // grad: the batch's gradients summed per table row ([N, D], zero on rows no id names), in place
-// -> dV. Returns ds (s's shape): the reference's gradient on the rows ids name, 0 elsewhere.
-// Only those rows are read (v, s recomputed as in lookup_forward); the rest of ds is zeroed.
+// -> dV. Returns ds (s's shape): the reference's gradient on the named rows, 0 elsewhere. Only
+// the named rows are read (v; g and slot from lookup_forward); the rest of ds is zeroed.
 at::Tensor lookup_backward_(at::Tensor& grad, const at::Tensor& v, const at::Tensor& s,
-                            const at::Tensor& ids) {
-  const int64_t rows = v.size(0), dim = v.size(1);
-  const bool per_row = s.size(1) == 1;
-  check_ids(ids, rows);
-  std::vector<uint8_t> named(rows, 0);
-  const int64_t* pi = ids.data_ptr<int64_t>();
-  for (int64_t i = 0; i < ids.numel(); ++i) named[pi[i]] = 1;
+                            const at::Tensor& g, const at::Tensor& slot) {
+  const int64_t rows = v.size(0), dim = v.size(1), s_dim = s.size(1);
+  const bool per_row = s_dim == 1;
   auto ds = at::empty_like(s);
-  auto g_rows = per_row ? at::sigmoid(s) : at::Tensor();
   const float* pv = v.data_ptr<float>();
-  const float* ps = per_row ? g_rows.data_ptr<float>() : s.data_ptr<float>();
+  const float* pg = g.data_ptr<float>();
+  const int32_t* pslot = slot.data_ptr<int32_t>();
   float* pd = grad.data_ptr<float>();
   float* pds = ds.data_ptr<float>();
-  const int64_t s_dim = s.size(1);
   at::parallel_for(0, rows, std::max<int64_t>(1, kGrain / dim), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       float* ds_row = pds + r * s_dim;
-      if (!named[r]) {
+      if (pslot[r] < 0) {
         std::fill(ds_row, ds_row + s_dim, 0.0f);
         continue;
       }
+      const float* grow = per_row ? pg + r : pg + int64_t(pslot[r]) * dim;
       const float* vrow = pv + r * dim;
       float* drow = pd + r * dim;
       Vec acc(0.0f);
       for (int64_t d = 0; d < dim; d += Vec::size()) {
         const int64_t k = std::min<int64_t>(Vec::size(), dim - d);
-        const Vec gv = per_row ? Vec(ps[r]) : sigmoid(Vec::loadu(ps + r * dim + d, k));
+        const Vec gv = per_row ? Vec(grow[0]) : Vec::loadu(grow + d, k);
         const Vec out = shrink(Vec::loadu(vrow + d, k), gv);
         Vec signed_grad;
         split(Vec::loadu(drow + d, k), out, signed_grad).store(drow + d, k);
@@ -237,7 +261,7 @@ at::Tensor lookup_backward_(at::Tensor& grad, const at::Tensor& v, const at::Ten
         acc.store(lanes);
         float sum = 0.0f;
         for (int64_t k = 0; k < Vec::size(); ++k) sum += lanes[k];
-        ds_row[0] = threshold_grad(sum, ps[r]);
+        ds_row[0] = threshold_grad(sum, grow[0]);
       }
     }
   });
@@ -274,21 +298,27 @@ void check_lookup(const at::Tensor& v, const at::Tensor& s) {
               (s.size(1) == v.size(1) || s.size(1) == 1), "s must be [rows, dim] or [rows, 1]");
 }
 
-at::Tensor pep_lookup_forward(const at::Tensor& v, const at::Tensor& s, const at::Tensor& ids) {
+std::vector<at::Tensor> pep_lookup_forward(const at::Tensor& v, const at::Tensor& s,
+                                           const at::Tensor& ids) {
   check_lookup(v, s);
   return lookup_forward(v, s, ids);
 }
 
 at::Tensor pep_lookup_backward_(at::Tensor& grad, const at::Tensor& v, const at::Tensor& s,
-                                const at::Tensor& ids) {
+                                const at::Tensor& g, const at::Tensor& slot) {
   check_lookup(v, s);
   check(grad, "grad");
+  check(g, "g");
   TORCH_CHECK(grad.sizes() == v.sizes(), "grad must have v's shape");
-  return lookup_backward_(grad, v, s, ids);
+  TORCH_CHECK(slot.scalar_type() == at::kInt && slot.is_contiguous() && slot.numel() == v.size(0),
+              "slot must be lookup_forward's int32 [rows]");
+  TORCH_CHECK(g.dim() == 2 && g.size(1) == s.size(1), "g must be lookup_forward's");
+  return lookup_backward_(grad, v, s, g, slot);
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("lookup_forward", &pep_lookup_forward, "out[i] = shrink(v[ids[i]], sigmoid(s[ids[i]]))");
+  m.def("lookup_forward", &pep_lookup_forward,
+        "(out, g, slot): out[i] = shrink(v[ids[i]], sigmoid(s[ids[i]])), g once per named row");
   m.def("lookup_backward_", &pep_lookup_backward_,
         "in place: grad (summed per row) <- dV; returns ds (0 on rows ids does not name)");
   m.def("forward", &pep_forward, "g = sigmoid(s); out = v - clamp(v, -g, g)");

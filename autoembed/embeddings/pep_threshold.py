@@ -125,22 +125,24 @@ def pruned_gather(table: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> 
 class _PrunedLookup(torch.autograd.Function):
     """``soft_threshold(table, s)[index]`` on the CPU kernel, reading only the rows ``index``
     names: no distinct-row pass, no row copies; the backward sums the batch's gradients into a
-    table-sized gradient (as a plain embedding's does) and fixes its named rows up in place."""
+    table-sized gradient (as a plain embedding's does) and fixes its named rows up in place.
+    ``sigmoid(s)`` is taken once per distinct named row and shared by both directions."""
 
     @staticmethod
     def forward(ctx, table: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         kernel = pep_cpu_kernel.load()
         flat = index.reshape(-1).contiguous()
-        ctx.save_for_backward(table, s, flat)
+        out, g, slot = kernel.lookup_forward(table, s, flat)  # g: sigmoid(s) of the named rows
+        ctx.save_for_backward(table, s, flat, g, slot)
         ctx.kernel = kernel
-        return kernel.lookup_forward(table, s, flat).view(*index.shape, table.shape[1])
+        return out.view(*index.shape, table.shape[1])
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        table, s, flat = ctx.saved_tensors
+        table, s, flat, g, slot = ctx.saved_tensors
         dv = accumulate_rows(grad.reshape(-1, table.shape[1]), flat, table.shape[0])
-        ds = ctx.kernel.lookup_backward_(dv, table, s, flat)
+        ds = ctx.kernel.lookup_backward_(dv, table, s, g, slot)
         return (dv if ctx.needs_input_grad[0] else None,
                 ds if ctx.needs_input_grad[1] else None, None)
 

@@ -81,8 +81,40 @@ def fm_pairwise(emb: torch.Tensor) -> torch.Tensor:
     return 0.5 * (square_of_sum - sum_of_square).sum(dim=1)
 
 
+class _ShortSoftmax(torch.autograd.Function):
+    """``softmax(x * scale)`` over a short last dimension (bf16/fp16 input: in float32), from a few elementwise
+    ops: torch's CPU softmax over a last dimension of 8 (AutoInt's fields) took 2.2 ms forward
+    for [1024, 2, 8, 8] against ~0.25 ms for these ops (one thread); its backward as slow."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
+        x = x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+        y = torch.sub(x, x.amax(-1, keepdim=True)).mul_(scale).exp_()
+        y = y.div_(y.sum(-1, keepdim=True))
+        ctx.save_for_backward(y)
+        ctx.scale = scale
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (y,) = ctx.saved_tensors
+        gy = grad.to(y.dtype) * y  # d softmax: y * (grad - sum(grad * y)), times the scale
+        return gy.sub_(y * gy.sum(-1, keepdim=True)).mul_(ctx.scale), None
+
+
+def short_softmax(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """``torch.softmax(x * scale, -1)`` in float32 (the same values up to rounding), fast for
+    a short last dimension (see ``_ShortSoftmax``)."""
+    return _ShortSoftmax.apply(x, scale)
+
+
 class MultiHeadSelfAttention(nn.Module):
-    """AutoInt's interacting layer: self-attention across fields, residual, ReLU."""
+    """AutoInt's interacting layer: self-attention across fields, residual, ReLU.
+
+    In float32 the attention is torch's ``scaled_dot_product_attention``; under bf16 autocast
+    it is two batched products (bf16, on AMX where the CPU has it) around a float32
+    ``short_softmax``: sdpa in bf16 was 1.8x slower than in float32, these 1.6x faster
+    ([1024, 8 fields, 2 heads of 16], forward and backward, one thread)."""
 
     def __init__(
         self, input_dim: int, attention_dim: int, heads: int, residual: bool = True,
@@ -105,9 +137,12 @@ class MultiHeadSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F, d_in] -> [B, F, attention_dim]
         b, f, _ = x.shape
         q, k, v = self.qkv(x).view(b, f, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        out = nn.functional.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0
-        )
+        dropout = self.dropout if self.training else 0.0
+        if torch.is_autocast_enabled(x.device.type):
+            weights = short_softmax(torch.matmul(q, k.transpose(-2, -1)), q.shape[-1] ** -0.5)
+            out = torch.matmul(nn.functional.dropout(weights, dropout) if dropout else weights, v)
+        else:
+            out = nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
         out = out.transpose(1, 2).reshape(b, f, -1)
         if self.residual is not None:
             out = out + self.residual(x)  # a fresh tensor: the ReLU may overwrite it
