@@ -142,6 +142,17 @@ def print_profile(variants: list[Variant], batches: list[tuple[torch.Tensor, tor
             print(f"  {us:+8.1f}  {name}")
 
 
+def time_interleaved(variants: list, batches: list, rounds: int, warmup: int = 3) -> None:
+    """One warm-up run of ``warmup`` batches per variant (not timed), then ``rounds`` rounds in
+    which every variant runs all ``batches`` in turn (each ``run`` appends to its ``times``)."""
+    for v in variants:
+        v.run(batches[:warmup])
+        v.times.clear()
+    for _ in range(rounds):
+        for v in variants:
+            v.run(batches)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="ml-1m")
@@ -198,12 +209,7 @@ def main() -> None:
         variants.append(variant("uniform+spare table", UniformWithSpareTable))
         variants.append(variant("pep/feature_dim/no s Adam",
                                 pep("feature_dim", PEPWithoutThresholdAdam)))
-    for v in variants:  # warm-up
-        v.run(batches[:3])
-        v.times.clear()
-    for _ in range(args.rounds):
-        for v in variants:
-            v.run(batches)
+    time_interleaved(variants, batches, args.rounds)
 
     base = statistics.median(variants[0].times)
     print(f"data={data.name} rows={data.num_rows} features={spec.num_features} D={args.dim} "

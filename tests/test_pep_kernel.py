@@ -129,3 +129,14 @@ def test_lookup_matches_the_reference_on_named_rows_only(per_row, dim):
     torch.testing.assert_close(fused_s.grad, s.grad, rtol=1e-5, atol=1e-7)
     with pytest.raises(RuntimeError, match="out of range"):
         pruned_lookup(fused_v, fused_s, torch.tensor([[100]]))
+
+
+def test_lookup_takes_each_named_rows_threshold_once_and_marks_the_rest_unnamed():
+    v, s, _, _ = _case(50, 20, per_row=False)
+    ids = torch.tensor([7, 3, 7, 7, 41, 3])
+    out, g, slot = pep_cpu_kernel.load().lookup_forward(v, s, ids)
+    assert g.shape == (3, 20)  # rows 7, 3, 41: in order of first appearance
+    assert slot[[7, 3, 41]].tolist() == [0, 1, 2]
+    assert int((slot >= 0).sum()) == 3 and bool((slot[slot < 0] == -1).all())
+    torch.testing.assert_close(g, torch.sigmoid(s[[7, 3, 41]]), rtol=1e-6, atol=0)
+    torch.testing.assert_close(out, reference_threshold(v, s)[ids], rtol=0, atol=0)

@@ -7,8 +7,8 @@ layers (``Logit``: a bf16 logit has 8 bits of mantissa, which would tie scores a
 AUC), the loss, PEP's thresholds and every optimizer state (the parameters themselves are
 float32; autocast casts copies). ``auto`` picks the measured default of the device
 (``DEFAULT_PRECISION``: bf16 on a CPU with AMX, else fp32; the figures behind it are in the
-README's "Mixed precision" section). AutoInt+'s attention stays float32 under bf16 (measured
-slower in bf16: its products are tiny, [8, 16] per head).
+README's "Mixed precision" section). AutoInt+'s attention computes its products in bf16 and
+its softmax in float32 (``layers.MultiHeadSelfAttention``).
 """
 
 from __future__ import annotations
