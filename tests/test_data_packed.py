@@ -8,10 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from test_data_fast_parse import load, same
-from test_data_parse_reference import EXPECTED, avazu_text, criteo_text, digest
+from test_data_parse_reference import EXPECTED, criteo_text, digest, parse_case
 
-from autoembed.config import DataConfig
-from autoembed.data import load_dataset, tabular
+from autoembed.data import tabular
 from autoembed.data.packed import pack_column, pack_strings
 
 
@@ -48,17 +47,8 @@ def test_strings_and_pieces_give_the_reference_arrays_too(tmp_path, monkeypatch,
         case = case.split("-")[0]
     else:
         monkeypatch.setattr(tabular, "pack_column", lambda values, keep: None)
-    name = case.split("-")[0]
-    text = criteo_text(20_000) if name == "criteo" else avazu_text(20_000)
-    path = tmp_path / ("train.txt" if name == "criteo" else "train.csv")
-    path.write_bytes(text)
-    options = {"min_count": 3, "chunk_bytes": 64 << 10}
-    if case == "avazu-hour":
-        options["hour"] = "hour_of_day"
-    data = load_dataset(DataConfig(name=name, root=str(path), cache_dir=str(tmp_path / "c"),
-                                   options=options))
-    got = digest(data)
-    assert got == {k: v for k, v in EXPECTED[case].items() if k != "file"}
+    _, data = parse_case(tmp_path, case)
+    assert digest(data) == {k: v for k, v in EXPECTED[case].items() if k != "file"}
 
 
 def test_a_long_value_late_in_the_file_sends_its_field_back_to_strings(tmp_path, monkeypatch):

@@ -109,8 +109,9 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("case", ["criteo", "criteo-onechunk", "avazu", "avazu-hour"])
-def test_parse_matches_the_reference_parser(tmp_path, case):
+def parse_case(tmp_path, case: str):
+    """``(raw bytes, loaded dataset)`` of an ``EXPECTED`` case: 20,000 generated lines parsed
+    with that case's options."""
     name = case.split("-")[0]
     text = criteo_text(20_000) if name == "criteo" else avazu_text(20_000)
     path = tmp_path / ("train.txt" if name == "criteo" else "train.csv")
@@ -120,8 +121,13 @@ def test_parse_matches_the_reference_parser(tmp_path, case):
         options["hour"] = "hour_of_day"
     if case == "criteo-onechunk":
         options = {"min_count": 1}  # one block of the default size, several Arrow blocks
-    data = load_dataset(DataConfig(name=name, root=str(path), cache_dir=str(tmp_path / "c"),
-                                   options=options))
+    return text, load_dataset(DataConfig(name=name, root=str(path),
+                                         cache_dir=str(tmp_path / "c"), options=options))
+
+
+@pytest.mark.parametrize("case", ["criteo", "criteo-onechunk", "avazu", "avazu-hour"])
+def test_parse_matches_the_reference_parser(tmp_path, case):
+    text, data = parse_case(tmp_path, case)
     got = {"file": hashlib.sha256(text).hexdigest()[:16], **digest(data)}
     assert got == EXPECTED[case]
 
