@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 
 from autoembed.data.lines import BOM, Columns, split_columns
+from autoembed.data.readhash import read_tap
 from autoembed.data.report import ParseReport
 from autoembed.progress import progress_bar
 
@@ -24,7 +25,10 @@ def iter_blocks(
 ) -> Iterator[bytearray]:
     """Yield blocks of whole lines, each ending in ``\\n`` (``\\r\\n`` turned into ``\\n``), about
     ``chunk_bytes`` each; a leading UTF-8 BOM is dropped. Each block is a fresh buffer the file
-    was read into (no copy of it is made)."""
+    was read into (no copy of it is made). The bytes read also feed the file's
+    :func:`~autoembed.data.readhash.read_tap` digest, if the loader opened one."""
+    tap = read_tap(path)
+    offset = 0
     leftover = b""
     bar = progress_bar(total=path.stat().st_size, unit="B", unit_scale=True, desc=desc or path.name,
                disable=not progress, leave=False)
@@ -36,6 +40,9 @@ def iter_blocks(
             got = fh.readinto(memoryview(block)[len(leftover) :])
             if not got:
                 break
+            if tap is not None:
+                tap.feed(offset, memoryview(block)[len(leftover) : len(leftover) + got])
+            offset += got
             bar.update(got)
             del block[len(leftover) + got :]
             if first and block.startswith(BOM):

@@ -15,7 +15,8 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,25 +77,43 @@ def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 def file_sha256(path: Path, cache_dir: Path) -> str:
     """sha256 of a file's content, remembered by (path, :func:`file_stamp`) in
     ``cache_dir/hashes.json``; a changed stamp re-reads the file."""
-    path = path.resolve()
-    stamp = list(file_stamp(path))
-    index_path = cache_dir / "hashes.json"
-    try:
-        index = json.loads(index_path.read_text())
-    except (OSError, ValueError):
-        index = {}
-    known = index.get(str(path))
-    if known and known.get("stamp") == stamp:
-        return str(known["sha256"])
+    stamp = file_stamp(path)
+    known = remembered_sha256(path, cache_dir, stamp)
+    if known is not None:
+        return known
     digest = hashlib.sha256()
     _hash_file(path, digest)
-    if known and known.get("sha256") != digest.hexdigest():
+    remember_sha256(path, stamp, digest.hexdigest(), cache_dir)
+    return digest.hexdigest()
+
+
+def remembered_sha256(path: Path, cache_dir: Path, stamp: tuple[int, ...] | None = None) -> str | None:
+    """The sha256 ``hashes.json`` holds for ``path`` at its current stamp (or ``stamp``), else None."""
+    known = _hash_index(cache_dir).get(str(path.resolve()))
+    if known and known.get("stamp") == list(stamp or file_stamp(path)):
+        return str(known["sha256"])
+    return None
+
+
+def remember_sha256(path: Path, stamp: tuple[int, ...], sha256: str, cache_dir: Path) -> None:
+    """Record that ``path`` at ``stamp`` hashed to ``sha256`` (warns when the file had another
+    content before: its dataset is parsed again)."""
+    path = path.resolve()
+    index = _hash_index(cache_dir)
+    known = index.get(str(path))
+    if known and known.get("sha256") != sha256:
         warnings.warn(f"{path} changed since it was last read: its dataset is parsed again",
                       RuntimeWarning, stacklevel=3)
-    index[str(path)] = {"stamp": stamp, "sha256": digest.hexdigest()}
+    index[str(path)] = {"stamp": list(stamp), "sha256": sha256}
     cache_dir.mkdir(parents=True, exist_ok=True)
-    _write_text_atomic(index_path, json.dumps(index, indent=1))
-    return digest.hexdigest()
+    _write_text_atomic(cache_dir / "hashes.json", json.dumps(index, indent=1))
+
+
+def _hash_index(cache_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((cache_dir / "hashes.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def cache_key(name: str, source_hashes: dict[str, str], options: dict[str, Any]) -> str:
@@ -156,26 +175,47 @@ def _checksum_matches(path: Path, algorithm: str, expected: str) -> bool:
 
 def build_entry(folder: Path, build: Callable[[Path], dict[str, Any]]) -> CTRData:
     """Run ``build(tmp_dir)`` (writes ``<array>.npy`` files, returns meta), then publish atomically."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{folder.name}-", dir=folder.parent))
+    with staged(folder.parent, folder.name, build) as (tmp, meta):
+        return publish(tmp, meta, folder)
+
+
+@contextmanager
+def staged(
+    parent: Path, name: str, build: Callable[[Path], dict[str, Any]]
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Run ``build(tmp)`` in a fresh folder under ``parent``; yields (that folder, the meta it
+    returned). The folder is deleted on leaving unless :func:`publish` moved it into place: a
+    build whose entry turns out to exist already, or whose input changed, is simply dropped."""
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=parent))
     try:
-        meta = build(tmp)
-        meta["arrays"] = {
-            key: {"shape": list(np.load(tmp / f"{key}.npy", mmap_mode="r").shape),
-                  CHECKSUM: file_checksum(tmp / f"{key}.npy")}
-            for key in ARRAY_FIELDS
-            if (tmp / f"{key}.npy").exists()
-        }
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=_jsonable))
-        if folder.exists():  # a stale or broken entry (a complete one would have been loaded)
-            shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.rename(tmp, folder)
-        except OSError:  # another process published the same entry first
-            if load_entry(folder) is None:
-                raise
+        yield tmp, build(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish(tmp: Path, meta: dict[str, Any], folder: Path) -> CTRData:
+    """Checksum the arrays ``tmp`` holds, write ``meta.json`` last and rename ``tmp`` to
+    ``folder`` atomically (an entry another process published first is kept); the entry."""
+    checked: dict[str, tuple[int, ...]] = {}  # array -> its stamp when checksummed
+    meta["arrays"] = {}
+    for key in ARRAY_FIELDS:
+        path = tmp / f"{key}.npy"
+        if path.exists():
+            checked[key] = file_stamp(path)
+            meta["arrays"][key] = {"shape": list(np.load(path, mmap_mode="r").shape),
+                                   CHECKSUM: file_checksum(path)}
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=_jsonable))
+    if folder.exists():  # a stale or broken entry (a complete one would have been loaded)
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        os.rename(tmp, folder)
+    except OSError:  # another process published the same entry first
+        if load_entry(folder) is None:
+            raise
+    else:  # the files just checksummed, moved with their folder: not read again while unchanged
+        for key, stamp in checked.items():
+            _VERIFIED[str((folder / f"{key}.npy").resolve())] = stamp
     data = load_entry(folder)
     if data is None:
         raise RuntimeError(f"cache entry {folder} is unreadable right after writing it")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,17 @@ from autoembed.data.cache import (
     default_cache_dir,
     entry_dir,
     file_sha256,
+    file_stamp,
     load_entry,
+    publish,
+    remember_sha256,
+    remembered_sha256,
+    staged,
 )
 from autoembed.data.dataset import Dataset
 from autoembed.data.fields import FieldSelection, select_fields
 from autoembed.data.options import cache_options, parse_options
+from autoembed.data.readhash import digests_of_reads
 from autoembed.data.registry import get_dataset
 from autoembed.data.report import MalformedLineError
 
@@ -35,9 +42,9 @@ def candidate_roots(name: str, cache_dir: str | None = None) -> list[Path]:
     return [PROJECT_ROOT.parent / "shared" / "data" / name, default_cache_dir(cache_dir) / "raw" / name]
 
 
-def resolve_root(cfg: DataConfig) -> Path:
+def resolve_root(cfg: DataConfig, spec: Dataset | None = None) -> Path:
     """``cfg.root``, else env ``AUTOEMBED_DATA_ROOT/<name>``, else the first existing default."""
-    spec = get_dataset(cfg.name)
+    spec = spec or get_dataset(cfg.name)
     if cfg.root:
         root = Path(cfg.root).expanduser()
         if not root.exists():
@@ -85,7 +92,7 @@ def check_data_config(cfg: DataConfig, files: bool = True) -> Located:
     options = parse_options(spec.Config, given, cfg.name)
     if spec.generated or not files:
         return Located(spec, options, selection, None, [])
-    root = resolve_root(cfg)
+    root = resolve_root(cfg, spec)
     files = spec.raw_files(root, options)
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
@@ -119,28 +126,91 @@ def load_dataset(cfg: DataConfig, progress: bool = False) -> CTRData:
     """The dataset ``cfg`` describes, memory-mapped from the cache (parsed once on first use).
 
     ``data.meta`` carries ``parse_report``, ``options``, ``sources`` (raw file sha256),
-    ``cache_path`` and ``cache_hit`` (False when this call parsed the raw files).
+    ``cache_path`` and ``cache_hit`` (False when this call wrote the entry).
     """
+    found = check_data_config(cfg)
+    cache_dir = default_cache_dir(cfg.cache_dir)
+    if found.root is not None and not _hashes_remembered(found.files, cache_dir):
+        data = _parse_then_key(_unselected(cfg), found, cache_dir, progress)
+        if not found.selection.active:
+            return _checked(data, found.options)
     p = plan(cfg)
     data = load_entry(p.folder)
     hit = data is not None
     if data is None and p.selection.active:
-        full = load_dataset(dataclasses.replace(cfg, options={
-            k: v for k, v in cfg.options.items() if k not in ("fields", "drop_fields")}), progress)
+        full = load_dataset(_unselected(cfg), progress)
         keep = p.selection.indices(full.field_names, cfg.name)
         data = build_entry(p.folder, lambda out_dir: {
             **select_fields(full, keep, out_dir), "options": {**cache_options(p.options),
                                                               **p.selection.key()}})
     if data is None:
-        def build(out_dir: Path) -> dict[str, Any]:
-            meta = p.spec.build(p.root, p.options, out_dir, progress)
-            return {"name": cfg.name, "options": cache_options(p.options),
-                    "sources": p.sources, "root": str(p.root) if p.root else None, **meta}
-
-        data = build_entry(p.folder, build)
+        data = build_entry(p.folder, partial(_build, cfg, p.spec, p.options, p.root, p.sources,
+                                             progress))
     data.meta["cache_path"] = str(p.folder)
     data.meta["cache_hit"] = hit
-    if getattr(p.options, "strict", False):
+    return _checked(data, p.options)
+
+
+def _unselected(cfg: DataConfig) -> DataConfig:
+    """``cfg`` without its field selection: the entry a selection is cut from."""
+    return dataclasses.replace(cfg, options={k: v for k, v in cfg.options.items()
+                                             if k not in ("fields", "drop_fields")})
+
+
+def _build(
+    cfg: DataConfig, spec: Dataset, options: Any, root: Path | None, sources: dict[str, str],
+    progress: bool, out_dir: Path,
+) -> dict[str, Any]:
+    meta = spec.build(root, options, out_dir, progress)
+    return {"name": cfg.name, "options": cache_options(options), "sources": sources,
+            "root": str(root) if root else None, **meta}
+
+
+def _hashes_remembered(files: list[Path], cache_dir: Path) -> bool:
+    return all(remembered_sha256(f, cache_dir) is not None for f in files)
+
+
+_PARSE_ATTEMPTS = 3  # a raw file that changes while it is parsed: parsed again, this many times
+
+
+def _parse_then_key(
+    cfg: DataConfig, found: Located, cache_dir: Path, progress: bool
+) -> CTRData:
+    """The cold path, where a raw file's sha256 is not remembered: parse into a temporary
+    folder while the parser's reads give each file's sha256 (or hash the file afterwards where
+    the parser does not report its reads), then key the entry. An entry already under that key
+    (the same content seen under another path or stamp) is loaded and the parse dropped; a raw
+    file whose stamp changed while it was read is parsed again, never cached under a key its
+    arrays may not match."""
+    root = found.root
+    assert root is not None
+    for _ in range(_PARSE_ATTEMPTS):
+        stamps = {f: file_stamp(f) for f in found.files}
+        with digests_of_reads({f: stamp[0] for f, stamp in stamps.items()}) as digests, \
+                staged(cache_dir / "datasets", cfg.name, partial(
+                    _build, cfg, found.spec, found.options, root, {}, progress)) as (tmp, meta):
+            hashes = {f: digests[f].hexdigest() or file_sha256(f, cache_dir) for f in found.files}
+            if any(file_stamp(f) != stamp for f, stamp in stamps.items()):
+                continue  # changed while read: the arrays and the hash may not match
+            for f, stamp in stamps.items():
+                remember_sha256(f, stamp, hashes[f], cache_dir)
+            meta["sources"] = {_source_name(f, root): hashes[f] for f in found.files}
+            key = cache_key(cfg.name, meta["sources"], cache_options(found.options))
+            folder = entry_dir(cache_dir, cfg.name, key)
+            data = load_entry(folder)
+            hit = data is not None
+            if data is None:
+                data = publish(tmp, meta, folder)
+            data.meta["cache_path"] = str(folder)
+            data.meta["cache_hit"] = hit
+            return data
+    raise RuntimeError(f"{', '.join(map(str, found.files))} changed each of the "
+                       f"{_PARSE_ATTEMPTS} times it was parsed: nothing was cached")
+
+
+def _checked(data: CTRData, options: Any) -> CTRData:
+    """``data``, after strict mode's check of its recorded bad lines."""
+    if getattr(options, "strict", False):
         raise_if_malformed(data.meta["parse_report"])
     return data
 

@@ -7,12 +7,12 @@ import glob
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
-import pyarrow.parquet as pq
 
 from autoembed.data.lines import iter_line_chunks, split_columns
 from autoembed.data.report import ParseReport
@@ -77,7 +77,7 @@ def resolve(name: str, spec: FileSpec, base: Path, rename: dict[str, str]) -> So
                           "give each format its own table or folder")
     parquet = kinds.pop()
     if parquet:
-        raw = tuple(pq.ParquetFile(files[0]).schema_arrow.names)
+        raw = tuple(_parquet().ParquetFile(files[0]).schema_arrow.names)
     elif spec.columns is not None:  # names given (a header line, if any, is skipped)
         raw = spec.columns
     else:
@@ -119,10 +119,18 @@ def iter_chunks(
             yield from _text_chunks(path, source, raw_wanted, wanted, report, chunk_bytes)
 
 
+def _parquet() -> ModuleType:
+    """``pyarrow.parquet``, imported on first use: the dataset plugins are imported together,
+    and loading another dataset need not pay for it (~10 ms)."""
+    import pyarrow.parquet
+
+    return pyarrow.parquet
+
+
 def _parquet_chunks(
     path: Path, raw_wanted: list[str], wanted: list[str], report: ParseReport, chunk_bytes: int
 ) -> Iterator[Chunk]:
-    file = pq.ParquetFile(path)
+    file = _parquet().ParquetFile(path)
     missing = sorted(set(raw_wanted) - set(file.schema_arrow.names))
     if missing:
         raise SchemaError(f"{path.name}: column(s) {missing} missing (it has {file.schema_arrow.names})")

@@ -1,0 +1,143 @@
+"""The cold load: the raw file's sha256 taken from the parser's own reads, the entry keyed after
+the parse, and the cases where that parse is dropped (entry already there, file changed)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import numpy as np
+import pytest
+
+from autoembed.config import DataConfig
+from autoembed.data import blocks, cache, load_dataset
+from autoembed.data.builtin import Criteo
+from autoembed.data.readhash import ReadDigest
+
+LINE = "\t".join(["1"] + ["5"] * 13 + ["ab"] * 26)
+
+
+@pytest.fixture
+def criteo_file(tmp_path):
+    path = tmp_path / "raw" / "train.txt"
+    path.parent.mkdir()
+    rows = [LINE.replace("ab", f"{i % 3:x}{i % 7:x}") for i in range(40)]
+    path.write_text("\n".join(rows) + "\n1\t2\n")  # one malformed line
+    return path
+
+
+def cfg(path, cache_dir, **options) -> DataConfig:
+    return DataConfig(name="criteo", root=str(path), options={"min_count": 1, **options},
+                      cache_dir=str(cache_dir))
+
+
+def entries(cache_dir):
+    return sorted(p.name for p in (cache_dir / "datasets").iterdir())
+
+
+def same_arrays(a, b) -> bool:
+    return (np.array_equal(a.ids, b.ids) and np.array_equal(a.labels, b.labels)
+            and np.array_equal(a.feature_counts, b.feature_counts) and a.vocab_sizes == b.vocab_sizes)
+
+
+def test_cold_load_reads_the_file_once_and_keys_it_as_the_hashed_path(criteo_file, tmp_path,
+                                                                      monkeypatch):
+    hash_file = cache._hash_file
+
+    def not_the_raw_file(path, digest):
+        assert path.resolve() != criteo_file.resolve(), "the raw file was read twice"
+        hash_file(path, digest)
+
+    with monkeypatch.context() as m:  # the parser's reads give the sha256: no second read
+        m.setattr(cache, "_hash_file", not_the_raw_file)
+        cold = load_dataset(cfg(criteo_file, tmp_path / "cold"))
+    assert cold.meta["cache_hit"] is False
+    digest = hashlib.sha256(criteo_file.read_bytes()).hexdigest()
+    assert cold.meta["sources"] == {"train.txt": digest}
+    # Hashed first (the remembered-hash path): the same entry name, arrays and meta.
+    cache.file_sha256(criteo_file, tmp_path / "hashed")
+    hashed = load_dataset(cfg(criteo_file, tmp_path / "hashed"))
+    assert hashed.meta["cache_hit"] is False
+    assert entries(tmp_path / "cold") == entries(tmp_path / "hashed")
+    assert same_arrays(cold, hashed) and hashed.meta["parse_report"] == cold.meta["parse_report"]
+    again = load_dataset(cfg(criteo_file, tmp_path / "cold"))  # warm: the hash is remembered
+    assert again.meta["cache_hit"] is True and again.meta["cache_path"] == cold.meta["cache_path"]
+
+
+def test_parser_without_read_digest_hashes_the_file_after(criteo_file, tmp_path, monkeypatch):
+    tapped = load_dataset(cfg(criteo_file, tmp_path / "a"))
+    monkeypatch.setattr(blocks, "read_tap", lambda path: None)  # a parser that reads otherwise
+    untapped = load_dataset(cfg(criteo_file, tmp_path / "b"))
+    assert entries(tmp_path / "a") == entries(tmp_path / "b")
+    assert untapped.meta["sources"] == tapped.meta["sources"] and same_arrays(tapped, untapped)
+
+
+def test_existing_entry_found_after_the_parse_is_reused(criteo_file, tmp_path):
+    first = load_dataset(cfg(criteo_file, tmp_path / "cache"))
+    copy = tmp_path / "elsewhere" / "train.txt"  # same content, a path not hashed before
+    copy.parent.mkdir()
+    shutil.copyfile(criteo_file, copy)
+    second = load_dataset(cfg(copy, tmp_path / "cache"))
+    assert second.meta["cache_hit"] is True
+    assert second.meta["cache_path"] == first.meta["cache_path"]
+    assert entries(tmp_path / "cache") == [first.meta["cache_path"].rsplit("/", 1)[1]]  # no tmp left
+    assert same_arrays(first, second)
+
+
+def test_file_changed_while_parsed_is_parsed_again(criteo_file, tmp_path, monkeypatch):
+    build, calls = Criteo.build, []
+
+    def build_then_edit(self, root, options, out_dir, progress=False):
+        meta = build(self, root, options, out_dir, progress)
+        calls.append(meta["parse_report"]["rows"])
+        if len(calls) == 1:  # the file changes after the parser read it: its arrays are stale
+            with criteo_file.open("a") as fh:
+                fh.write(LINE.replace("ab", "ff") + "\n")
+        return meta
+
+    monkeypatch.setattr(Criteo, "build", build_then_edit)
+    data = load_dataset(cfg(criteo_file, tmp_path / "cache"))
+    assert calls == [40, 41] and data.num_rows == 41
+    assert data.meta["sources"]["train.txt"] == hashlib.sha256(criteo_file.read_bytes()).hexdigest()
+    assert len(entries(tmp_path / "cache")) == 1
+    monkeypatch.setattr(Criteo, "build", build)
+    again = load_dataset(cfg(criteo_file, tmp_path / "cache"))
+    assert again.meta["cache_hit"] is True and same_arrays(data, again)
+
+
+def test_file_that_keeps_changing_is_not_cached(criteo_file, tmp_path, monkeypatch):
+    build = Criteo.build
+
+    def build_then_edit(self, root, options, out_dir, progress=False):
+        meta = build(self, root, options, out_dir, progress)
+        with criteo_file.open("a") as fh:
+            fh.write(LINE + "\n")
+        return meta
+
+    monkeypatch.setattr(Criteo, "build", build_then_edit)
+    with pytest.raises(RuntimeError, match="changed each of the 3 times"):
+        load_dataset(cfg(criteo_file, tmp_path / "cache"))
+    assert entries(tmp_path / "cache") == []
+    assert not (tmp_path / "cache" / "hashes.json").exists()
+
+
+def test_field_selection_on_a_cold_cache(criteo_file, tmp_path):
+    picked = load_dataset(cfg(criteo_file, tmp_path / "cache", fields=["C1", "I2"]))
+    full = load_dataset(cfg(criteo_file, tmp_path / "cache"))
+    assert full.meta["cache_hit"] is True  # parsed once, for the selection
+    assert set(picked.field_names) == {"C1", "I2"}
+    assert len(entries(tmp_path / "cache")) == 2
+
+
+def test_read_digest_takes_bytes_in_file_order_only():
+    data = bytes(range(256)) * 10
+    digest = ReadDigest(len(data))
+    digest.feed(0, data[:1000])
+    digest.feed(2000, data[2000:])  # a gap: ignored
+    digest.feed(0, data[:1500])  # a re-read from the top: only what continues is taken ...
+    assert digest.hexdigest() is None
+    digest.feed(1000, data[1000:2000])
+    digest.feed(2000, data[2000:])
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    digest.feed(0, data)  # a later re-read changes nothing
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
