@@ -10,6 +10,7 @@ import pytest
 from autoembed.config import DataConfig
 from autoembed.data import load_dataset, split_indices
 from autoembed.data.builtin import Criteo
+from autoembed.data.cache import SOURCE_HASH
 from autoembed.data.loader import plan
 
 LINE = "\t".join(["1"] + ["5"] * 13 + ["ab"] * 26)
@@ -60,7 +61,7 @@ def test_file_hash_is_remembered_by_size_and_mtime(criteo_file, tmp_path):
     real = plan(cfg(criteo_file, tmp_path)).sources["train.txt"]
     index_path = tmp_path / "cache" / "hashes.json"
     index = json.loads(index_path.read_text())
-    index[str(criteo_file.resolve())]["sha256"] = "f" * 64
+    index[str(criteo_file.resolve())][SOURCE_HASH] = "f" * 64
     index_path.write_text(json.dumps(index))
     assert plan(cfg(criteo_file, tmp_path)).sources["train.txt"] == "f" * 64  # not re-read
     criteo_file.write_text(criteo_file.read_text() + LINE + "\n")

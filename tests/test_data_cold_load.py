@@ -1,18 +1,19 @@
-"""The cold load: the raw file's sha256 taken from the parser's own reads, the entry keyed after
+"""The cold load: the raw file's hash taken from the parser's own reads, the entry keyed after
 the parse, and the cases where that parse is dropped (entry already there, file changed)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 
 import numpy as np
 import pytest
 
 from autoembed.config import DataConfig
-from autoembed.data import blocks, cache, load_dataset
+from autoembed.data import blocks, cache, load_dataset, loader, readhash
 from autoembed.data.builtin import Criteo
-from autoembed.data.readhash import ReadDigest
+from autoembed.data.readhash import ReadDigest, source_hasher
 
 LINE = "\t".join(["1"] + ["5"] * 13 + ["ab"] * 26)
 
@@ -48,14 +49,14 @@ def test_cold_load_reads_the_file_once_and_keys_it_as_the_hashed_path(criteo_fil
         assert path.resolve() != criteo_file.resolve(), "the raw file was read twice"
         hash_file(path, digest)
 
-    with monkeypatch.context() as m:  # the parser's reads give the sha256: no second read
+    with monkeypatch.context() as m:  # the parser's reads give the hash: no second read
         m.setattr(cache, "_hash_file", not_the_raw_file)
         cold = load_dataset(cfg(criteo_file, tmp_path / "cold"))
     assert cold.meta["cache_hit"] is False
-    digest = hashlib.sha256(criteo_file.read_bytes()).hexdigest()
+    digest = source_hasher(criteo_file.read_bytes()).hexdigest()
     assert cold.meta["sources"] == {"train.txt": digest}
     # Hashed first (the remembered-hash path): the same entry name, arrays and meta.
-    cache.file_sha256(criteo_file, tmp_path / "hashed")
+    cache.file_digest(criteo_file, tmp_path / "hashed")
     hashed = load_dataset(cfg(criteo_file, tmp_path / "hashed"))
     assert hashed.meta["cache_hit"] is False
     assert entries(tmp_path / "cold") == entries(tmp_path / "hashed")
@@ -98,7 +99,7 @@ def test_file_changed_while_parsed_is_parsed_again(criteo_file, tmp_path, monkey
     monkeypatch.setattr(Criteo, "build", build_then_edit)
     data = load_dataset(cfg(criteo_file, tmp_path / "cache"))
     assert calls == [40, 41] and data.num_rows == 41
-    assert data.meta["sources"]["train.txt"] == hashlib.sha256(criteo_file.read_bytes()).hexdigest()
+    assert data.meta["sources"]["train.txt"] == source_hasher(criteo_file.read_bytes()).hexdigest()
     assert len(entries(tmp_path / "cache")) == 1
     monkeypatch.setattr(Criteo, "build", build)
     again = load_dataset(cfg(criteo_file, tmp_path / "cache"))
@@ -138,6 +139,40 @@ def test_read_digest_takes_bytes_in_file_order_only():
     assert digest.hexdigest() is None
     digest.feed(1000, data[1000:2000])
     digest.feed(2000, data[2000:])
-    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert digest.hexdigest() == source_hasher(data).hexdigest()
     digest.feed(0, data)  # a later re-read changes nothing
-    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert digest.hexdigest() == source_hasher(data).hexdigest()
+
+
+def without_blake3(monkeypatch) -> None:
+    """As in an environment without the blake3 package: raw files hashed with sha256."""
+    monkeypatch.setattr(readhash, "blake3", None)
+    for module in (readhash, cache, loader):
+        monkeypatch.setattr(module, "SOURCE_HASH", "sha256")
+
+
+@pytest.fixture
+def sha256_only(monkeypatch):
+    without_blake3(monkeypatch)
+
+
+def test_without_blake3_sha256_keys_are_as_before(criteo_file, tmp_path, sha256_only):
+    data = load_dataset(cfg(criteo_file, tmp_path / "cache"))
+    digest = hashlib.sha256(criteo_file.read_bytes()).hexdigest()
+    assert data.meta["sources"] == {"train.txt": digest} and data.meta["source_hash"] == "sha256"
+    blob = json.dumps({"name": "criteo", "sources": {"train.txt": digest},  # the old key's blob
+                       "options": data.meta["options"], "format": cache.FORMAT_VERSION},
+                      sort_keys=True, default=str)
+    key = hashlib.sha256(blob.encode()).hexdigest()
+    assert data.meta["cache_path"] == str(cache.entry_dir(tmp_path / "cache", "criteo", key))
+    assert cache.cache_key("criteo", {"train.txt": digest}, data.meta["options"]) == key
+
+
+def test_hash_kinds_never_share_an_entry(criteo_file, tmp_path, monkeypatch):
+    if cache.SOURCE_HASH == "sha256":
+        pytest.skip("the blake3 package is not installed")
+    first = load_dataset(cfg(criteo_file, tmp_path / "cache"))
+    without_blake3(monkeypatch)
+    second = load_dataset(cfg(criteo_file, tmp_path / "cache"))  # hashes.json has no sha256 yet
+    assert second.meta["cache_hit"] is False and second.meta["cache_path"] != first.meta["cache_path"]
+    assert same_arrays(first, second)

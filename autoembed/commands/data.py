@@ -14,7 +14,7 @@ from autoembed.commands.flags import add_config_flags, flag_values, reject_unkno
 from autoembed.config import DataConfig
 from autoembed.data import DATASETS, load_dataset
 from autoembed.data.base import CTRData
-from autoembed.data.cache import load_entry
+from autoembed.data.cache import SOURCE_HASH, load_entry
 from autoembed.data.download import download_ml1m
 from autoembed.data.fields import FieldSelection
 from autoembed.data.loader import plan
@@ -136,7 +136,7 @@ def run_info(args: argparse.Namespace) -> int:
     if p.root is not None:
         print(f"raw data: {p.root}")
         for name, digest in p.sources.items():
-            print(f"  {name}  sha256 {digest}")
+            print(f"  {name}  {SOURCE_HASH} {digest}")
     data = load_entry(p.folder)
     if data is None:
         print(f"not prepared yet (cache entry {p.folder}); run: autoembed data prepare {args.dataset}")

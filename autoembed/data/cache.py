@@ -1,5 +1,7 @@
 """The parsed-array cache: one folder per (raw content hash, options), written atomically.
 
+Raw files are hashed with :data:`~autoembed.data.readhash.SOURCE_HASH` (BLAKE3, else sha256).
+
 A folder holds ``.npy`` arrays (memory-mapped on load) and ``meta.json``, which is written last
 and records every array's shape and checksum (xxh3-128; blake2b-128 without xxhash). A folder whose shapes do not match is
 treated as absent and rebuilt; one whose checksums do not match is rebuilt with a warning. The
@@ -28,6 +30,7 @@ except ImportError:  # a bare environment (benchmarks/gpu_check.sh): blake2b, sl
     xxhash = None
 
 from autoembed.data.base import CTRData
+from autoembed.data.readhash import SOURCE_HASH, source_hasher
 
 FORMAT_VERSION = 3  # bump when a parser's output changes, so old cache entries are not reused
 _HASH_BLOCK = 8 << 20
@@ -59,7 +62,7 @@ def file_checksum(path: Path, algorithm: str = CHECKSUM) -> str:
 
 def _hash_file(path: Path, digest: Any) -> None:
     """Feed a file's bytes to ``digest``, read into one reused buffer (a fresh buffer per read
-    costs as much again as sha256 itself: new pages to fault in)."""
+    costs about as much again as sha256 itself: new pages to fault in)."""
     buffer = memoryview(bytearray(_HASH_BLOCK))
     with path.open("rb", buffering=0) as fh:
         while got := fh.readinto(buffer):
@@ -74,37 +77,37 @@ def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "autoembed"
 
 
-def file_sha256(path: Path, cache_dir: Path) -> str:
-    """sha256 of a file's content, remembered by (path, :func:`file_stamp`) in
+def file_digest(path: Path, cache_dir: Path) -> str:
+    """:data:`SOURCE_HASH` of a file's content, remembered by (path, :func:`file_stamp`) in
     ``cache_dir/hashes.json``; a changed stamp re-reads the file."""
     stamp = file_stamp(path)
-    known = remembered_sha256(path, cache_dir, stamp)
+    known = remembered_digest(path, cache_dir, stamp)
     if known is not None:
         return known
-    digest = hashlib.sha256()
+    digest = source_hasher()
     _hash_file(path, digest)
-    remember_sha256(path, stamp, digest.hexdigest(), cache_dir)
+    remember_digest(path, stamp, digest.hexdigest(), cache_dir)
     return digest.hexdigest()
 
 
-def remembered_sha256(path: Path, cache_dir: Path, stamp: tuple[int, ...] | None = None) -> str | None:
-    """The sha256 ``hashes.json`` holds for ``path`` at its current stamp (or ``stamp``), else None."""
+def remembered_digest(path: Path, cache_dir: Path, stamp: tuple[int, ...] | None = None) -> str | None:
+    """The hash ``hashes.json`` holds for ``path`` at its current stamp (or ``stamp``), else None."""
     known = _hash_index(cache_dir).get(str(path.resolve()))
-    if known and known.get("stamp") == list(stamp or file_stamp(path)):
-        return str(known["sha256"])
+    if known and known.get("stamp") == list(stamp or file_stamp(path)) and SOURCE_HASH in known:
+        return str(known[SOURCE_HASH])
     return None
 
 
-def remember_sha256(path: Path, stamp: tuple[int, ...], sha256: str, cache_dir: Path) -> None:
-    """Record that ``path`` at ``stamp`` hashed to ``sha256`` (warns when the file had another
+def remember_digest(path: Path, stamp: tuple[int, ...], digest: str, cache_dir: Path) -> None:
+    """Record that ``path`` at ``stamp`` hashed to ``digest`` (warns when the file had another
     content before: its dataset is parsed again)."""
     path = path.resolve()
     index = _hash_index(cache_dir)
     known = index.get(str(path))
-    if known and known.get("sha256") != sha256:
+    if known and known.get(SOURCE_HASH, digest) != digest:
         warnings.warn(f"{path} changed since it was last read: its dataset is parsed again",
                       RuntimeWarning, stacklevel=3)
-    index[str(path)] = {"stamp": list(stamp), "sha256": sha256}
+    index[str(path)] = {"stamp": list(stamp), SOURCE_HASH: digest}
     cache_dir.mkdir(parents=True, exist_ok=True)
     _write_text_atomic(cache_dir / "hashes.json", json.dumps(index, indent=1))
 
@@ -117,9 +120,12 @@ def _hash_index(cache_dir: Path) -> dict[str, Any]:
 
 
 def cache_key(name: str, source_hashes: dict[str, str], options: dict[str, Any]) -> str:
-    """Key of a cache entry: dataset name, raw file hashes, options and the format version."""
+    """Key of a cache entry: dataset name, raw file hashes (and their kind, where not sha256:
+    keys made with sha256 stay as they were), options and the format version."""
+    kind = {} if SOURCE_HASH == "sha256" else {"source_hash": SOURCE_HASH}
     blob = json.dumps(
-        {"name": name, "sources": source_hashes, "options": options, "format": FORMAT_VERSION},
+        {"name": name, "sources": source_hashes, "options": options, "format": FORMAT_VERSION,
+         **kind},
         sort_keys=True, default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -12,16 +12,17 @@ from typing import Any
 from autoembed.config import DataConfig
 from autoembed.data.base import CTRData
 from autoembed.data.cache import (
+    SOURCE_HASH,
     build_entry,
     cache_key,
     default_cache_dir,
     entry_dir,
-    file_sha256,
+    file_digest,
     file_stamp,
     load_entry,
     publish,
-    remember_sha256,
-    remembered_sha256,
+    remember_digest,
+    remembered_digest,
     staged,
 )
 from autoembed.data.dataset import Dataset
@@ -67,7 +68,7 @@ class CachePlan:
     spec: Dataset
     options: Any
     root: Path | None
-    sources: dict[str, str]  # raw file name -> sha256
+    sources: dict[str, str]  # raw file name -> its content hash (cache.SOURCE_HASH)
     folder: Path
     selection: FieldSelection  # fields/drop_fields: an entry of its own, cut from the full one
 
@@ -109,7 +110,7 @@ def plan(cfg: DataConfig) -> CachePlan:
     cache_dir = default_cache_dir(cfg.cache_dir)
     sources = {}
     if root is not None:
-        sources = {_source_name(f, root): file_sha256(f, cache_dir) for f in found.files}
+        sources = {_source_name(f, root): file_digest(f, cache_dir) for f in found.files}
     key = cache_key(cfg.name, sources, {**cache_options(options), **selection.key()})
     return CachePlan(spec, options, root, sources, entry_dir(cache_dir, cfg.name, key), selection)
 
@@ -125,7 +126,8 @@ def _source_name(path: Path, root: Path) -> str:
 def load_dataset(cfg: DataConfig, progress: bool = False) -> CTRData:
     """The dataset ``cfg`` describes, memory-mapped from the cache (parsed once on first use).
 
-    ``data.meta`` carries ``parse_report``, ``options``, ``sources`` (raw file sha256),
+    ``data.meta`` carries ``parse_report``, ``options``, ``sources`` (raw file content hashes,
+    of kind ``source_hash``),
     ``cache_path`` and ``cache_hit`` (False when this call wrote the entry).
     """
     found = check_data_config(cfg)
@@ -163,11 +165,12 @@ def _build(
 ) -> dict[str, Any]:
     meta = spec.build(root, options, out_dir, progress)
     return {"name": cfg.name, "options": cache_options(options), "sources": sources,
+            "source_hash": SOURCE_HASH,
             "root": str(root) if root else None, **meta}
 
 
 def _hashes_remembered(files: list[Path], cache_dir: Path) -> bool:
-    return all(remembered_sha256(f, cache_dir) is not None for f in files)
+    return all(remembered_digest(f, cache_dir) is not None for f in files)
 
 
 _PARSE_ATTEMPTS = 3  # a raw file that changes while it is parsed: parsed again, this many times
@@ -176,8 +179,8 @@ _PARSE_ATTEMPTS = 3  # a raw file that changes while it is parsed: parsed again,
 def _parse_then_key(
     cfg: DataConfig, found: Located, cache_dir: Path, progress: bool
 ) -> CTRData:
-    """The cold path, where a raw file's sha256 is not remembered: parse into a temporary
-    folder while the parser's reads give each file's sha256 (or hash the file afterwards where
+    """The cold path, where a raw file's hash is not remembered: parse into a temporary
+    folder while the parser's reads give each file's hash (or hash the file afterwards where
     the parser does not report its reads), then key the entry. An entry already under that key
     (the same content seen under another path or stamp) is loaded and the parse dropped; a raw
     file whose stamp changed while it was read is parsed again, never cached under a key its
@@ -189,11 +192,11 @@ def _parse_then_key(
         with digests_of_reads({f: stamp[0] for f, stamp in stamps.items()}) as digests, \
                 staged(cache_dir / "datasets", cfg.name, partial(
                     _build, cfg, found.spec, found.options, root, {}, progress)) as (tmp, meta):
-            hashes = {f: digests[f].hexdigest() or file_sha256(f, cache_dir) for f in found.files}
+            hashes = {f: digests[f].hexdigest() or file_digest(f, cache_dir) for f in found.files}
             if any(file_stamp(f) != stamp for f, stamp in stamps.items()):
                 continue  # changed while read: the arrays and the hash may not match
             for f, stamp in stamps.items():
-                remember_sha256(f, stamp, hashes[f], cache_dir)
+                remember_digest(f, stamp, hashes[f], cache_dir)
             meta["sources"] = {_source_name(f, root): hashes[f] for f in found.files}
             key = cache_key(cfg.name, meta["sources"], cache_options(found.options))
             folder = entry_dir(cache_dir, cfg.name, key)

@@ -1,4 +1,8 @@
-"""sha256 of a raw file taken from the parser's own reads, so a cold load reads the file once.
+"""The raw files' content hash (the cache key's), taken from the parser's own reads, so a cold
+load reads each file once.
+
+The hash is BLAKE3 where the ``blake3`` package is installed (a cryptographic hash like sha256,
+~4.6x its speed here: 4.9 against 1.06 GB/s on one core), else sha256; the key records which.
 
 The loader opens :func:`digests_of_reads` around a parse; a reader that supports it
 (:func:`autoembed.data.blocks.iter_blocks`) passes every read to :func:`read_tap`'s digest with
@@ -14,26 +18,40 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
+
+try:
+    import blake3
+except ImportError:  # a bare environment: sha256, slower, same job
+    blake3 = None
+
+SOURCE_HASH = "blake3" if blake3 is not None else "sha256"  # what new cache keys use
+
+
+def source_hasher(data: bytes = b"") -> Any:
+    """A fresh :data:`SOURCE_HASH` object (``update``/``hexdigest``), fed ``data``."""
+    return blake3.blake3(data) if blake3 is not None else hashlib.sha256(data)
+
 
 _TAPS: ContextVar[dict[str, ReadDigest] | None] = ContextVar("autoembed_read_taps", default=None)
 
 
 class ReadDigest:
-    """sha256 of the first ``size`` bytes of a file, fed in file order by its reader."""
+    """:data:`SOURCE_HASH` of the first ``size`` bytes of a file, fed in file order by its reader."""
 
     def __init__(self, size: int) -> None:
         self.size, self.position = size, 0
-        self._sha = hashlib.sha256()
+        self._hash = source_hasher()
 
     def feed(self, offset: int, data: memoryview | bytes) -> None:
         """Bytes read at ``offset``; taken only where they continue what was fed so far."""
         if offset == self.position and self.position < self.size:
-            self._sha.update(data)  # hashlib releases the GIL on large updates
+            self._hash.update(data)  # both release the GIL on large updates
             self.position += len(data)
 
     def hexdigest(self) -> str | None:
-        """The sha256 (hex) when exactly ``size`` bytes were fed, else None."""
-        return self._sha.hexdigest() if self.position == self.size else None
+        """The hash (hex) when exactly ``size`` bytes were fed, else None."""
+        return self._hash.hexdigest() if self.position == self.size else None
 
 
 @contextmanager
