@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 
 import numpy as np
@@ -73,16 +74,109 @@ def test_parser_without_read_digest_hashes_the_file_after(criteo_file, tmp_path,
     assert untapped.meta["sources"] == tapped.meta["sources"] and same_arrays(tapped, untapped)
 
 
-def test_existing_entry_found_after_the_parse_is_reused(criteo_file, tmp_path):
-    first = load_dataset(cfg(criteo_file, tmp_path / "cache"))
+def refuse_parse(monkeypatch) -> None:
+    """From here on the test fails if the Criteo parser runs."""
+    monkeypatch.setattr(Criteo, "build", lambda *a, **k: pytest.fail("parsed, not hashed first"))
+
+
+def forget_hashes(cache_dir) -> None:
+    (cache_dir / "hashes.json").unlink()  # a fresh node sharing the cache folder
+
+
+def touch(path) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # same content, new stamp
+
+
+def copied(path, tmp_path):
     copy = tmp_path / "elsewhere" / "train.txt"  # same content, a path not hashed before
     copy.parent.mkdir()
-    shutil.copyfile(criteo_file, copy)
-    second = load_dataset(cfg(copy, tmp_path / "cache"))
+    shutil.copyfile(path, copy)
+    return copy
+
+
+@pytest.mark.parametrize("change", ["forget_hashes", "touch", "copy"])
+def test_unremembered_file_hashed_first_when_the_cache_has_entries(criteo_file, tmp_path,
+                                                                   monkeypatch, change):
+    first = load_dataset(cfg(criteo_file, tmp_path / "cache"))
+    path = criteo_file
+    if change == "forget_hashes":
+        forget_hashes(tmp_path / "cache")
+    elif change == "touch":
+        touch(criteo_file)
+    else:
+        path = copied(criteo_file, tmp_path)
+    refuse_parse(monkeypatch)
+    second = load_dataset(cfg(path, tmp_path / "cache"))
     assert second.meta["cache_hit"] is True
     assert second.meta["cache_path"] == first.meta["cache_path"]
     assert entries(tmp_path / "cache") == [first.meta["cache_path"].rsplit("/", 1)[1]]  # no tmp left
     assert same_arrays(first, second)
+    assert cache.remembered_digest(path, tmp_path / "cache") == first.meta["sources"]["train.txt"]
+
+
+def test_new_content_with_entries_in_the_cache_is_hashed_then_parsed(criteo_file, tmp_path,
+                                                                     monkeypatch):
+    first = load_dataset(cfg(criteo_file, tmp_path / "cache"))
+    with criteo_file.open("a") as fh:
+        fh.write(LINE.replace("ab", "ff") + "\n")
+    build, calls = Criteo.build, []
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(Criteo, "build", counted)
+    with pytest.warns(RuntimeWarning, match="changed since it was last read"):
+        second = load_dataset(cfg(criteo_file, tmp_path / "cache"))
+    assert len(calls) == 1 and second.meta["cache_hit"] is False and second.num_rows == 41
+    assert second.meta["sources"] == {"train.txt": source_hasher(criteo_file.read_bytes()).hexdigest()}
+    assert len(entries(tmp_path / "cache")) == 2 and second.meta["cache_path"] != first.meta["cache_path"]
+    monkeypatch.setattr(Criteo, "build", build)  # the same entry as on a first load
+    cold = load_dataset(cfg(criteo_file, tmp_path / "cold"))
+    assert entries(tmp_path / "cold")[0] == second.meta["cache_path"].rsplit("/", 1)[1]
+    assert same_arrays(cold, second) and cold.meta["parse_report"] == second.meta["parse_report"]
+
+
+def test_field_selection_hashed_first_when_the_cache_has_entries(criteo_file, tmp_path,
+                                                                 monkeypatch):
+    full = load_dataset(cfg(criteo_file, tmp_path / "cache"))
+    forget_hashes(tmp_path / "cache")
+    refuse_parse(monkeypatch)
+    picked = load_dataset(cfg(criteo_file, tmp_path / "cache", fields=["C1", "I2"]))
+    assert set(picked.field_names) == {"C1", "I2"} and picked.num_rows == full.num_rows
+    assert len(entries(tmp_path / "cache")) == 2
+
+
+def test_entry_published_during_a_first_parse_is_reused(criteo_file, tmp_path, monkeypatch):
+    other = load_dataset(cfg(criteo_file, tmp_path / "other"))  # another process's entry ...
+    build, calls = Criteo.build, []
+
+    def build_while_other_publishes(self, *args, **kwargs):
+        calls.append(1)
+        meta = build(self, *args, **kwargs)  # ... published while this one parses
+        published = tmp_path / "cache" / "datasets" / other.meta["cache_path"].rsplit("/", 1)[1]
+        shutil.copytree(other.meta["cache_path"], published)
+        return meta
+
+    monkeypatch.setattr(Criteo, "build", build_while_other_publishes)
+    data = load_dataset(cfg(criteo_file, tmp_path / "cache"))  # a first load: parsed at once
+    assert calls == [1] and data.meta["cache_hit"] is True
+    assert entries(tmp_path / "cache") == entries(tmp_path / "other")  # the parse dropped
+    assert same_arrays(other, data)
+
+
+def test_staged_folders_and_other_datasets_are_not_entries(tmp_path):
+    datasets = tmp_path / "datasets"
+    (datasets / ".tmp-criteo-abc").mkdir(parents=True)
+    (datasets / ".tmp-criteo-abc" / "meta.json").write_text("{}")
+    (datasets / f"avazu-{'0' * 20}").mkdir()
+    (datasets / f"avazu-{'0' * 20}" / "meta.json").write_text("{}")
+    (datasets / f"criteo-{'1' * 20}").mkdir()  # no meta.json: not finished
+    assert not cache.has_entries(tmp_path, "criteo")
+    assert not cache.has_entries(tmp_path / "missing", "criteo")
+    (datasets / f"criteo-{'1' * 20}" / "meta.json").write_text("{}")
+    assert cache.has_entries(tmp_path, "criteo")
 
 
 def test_file_changed_while_parsed_is_parsed_again(criteo_file, tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -133,6 +134,17 @@ def cache_key(name: str, source_hashes: dict[str, str], options: dict[str, Any])
 
 def entry_dir(cache_dir: Path, name: str, key: str) -> Path:
     return cache_dir / "datasets" / f"{name}-{key[:20]}"
+
+
+def has_entries(cache_dir: Path, name: str) -> bool:
+    """Whether ``cache_dir`` holds a finished entry of dataset ``name`` (any raw content or
+    options; staged ``.tmp-`` folders and other datasets' entries do not count)."""
+    entry = re.compile(re.escape(name) + r"-[0-9a-f]{20}")
+    try:
+        return any(entry.fullmatch(p.name) and (p / "meta.json").is_file()
+                   for p in (cache_dir / "datasets").iterdir())
+    except OSError:
+        return False
 
 
 def load_entry(folder: Path) -> CTRData | None:

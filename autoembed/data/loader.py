@@ -19,6 +19,7 @@ from autoembed.data.cache import (
     entry_dir,
     file_digest,
     file_stamp,
+    has_entries,
     load_entry,
     publish,
     remember_digest,
@@ -132,7 +133,7 @@ def load_dataset(cfg: DataConfig, progress: bool = False) -> CTRData:
     """
     found = check_data_config(cfg)
     cache_dir = default_cache_dir(cfg.cache_dir)
-    if found.root is not None and not _hashes_remembered(found.files, cache_dir):
+    if _speculate(found, cfg.name, cache_dir):
         data = _parse_then_key(_unselected(cfg), found, cache_dir, progress)
         if not found.selection.active:
             return _checked(data, found.options)
@@ -169,8 +170,14 @@ def _build(
             "root": str(root) if root else None, **meta}
 
 
-def _hashes_remembered(files: list[Path], cache_dir: Path) -> bool:
-    return all(remembered_digest(f, cache_dir) is not None for f in files)
+def _speculate(found: Located, name: str, cache_dir: Path) -> bool:
+    """Whether to parse before the raw files' hashes are known (:func:`_parse_then_key`): only
+    on a truly first load, a hash not remembered and no entry of ``name`` in the cache. Where
+    the cache holds one (a fresh node sharing the folder, a copied or touched file), the files
+    are hashed first, so that an entry of the same content is loaded without a parse."""
+    if found.root is None or has_entries(cache_dir, name):
+        return False
+    return not all(remembered_digest(f, cache_dir) is not None for f in found.files)
 
 
 _PARSE_ATTEMPTS = 3  # a raw file that changes while it is parsed: parsed again, this many times
@@ -179,10 +186,10 @@ _PARSE_ATTEMPTS = 3  # a raw file that changes while it is parsed: parsed again,
 def _parse_then_key(
     cfg: DataConfig, found: Located, cache_dir: Path, progress: bool
 ) -> CTRData:
-    """The cold path, where a raw file's hash is not remembered: parse into a temporary
-    folder while the parser's reads give each file's hash (or hash the file afterwards where
-    the parser does not report its reads), then key the entry. An entry already under that key
-    (the same content seen under another path or stamp) is loaded and the parse dropped; a raw
+    """The first load (see :func:`_speculate`): parse into a temporary folder while the
+    parser's reads give each file's hash (or hash the file afterwards where the parser does not
+    report its reads), then key the entry. An entry already under that key (published by
+    another process meanwhile) is loaded and the parse dropped; a raw
     file whose stamp changed while it was read is parsed again, never cached under a key its
     arrays may not match."""
     root = found.root
