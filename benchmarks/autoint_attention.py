@@ -1,8 +1,8 @@
-"""AutoInt+'s train step with its attention in bf16 (``MultiHeadSelfAttention`` under autocast:
-bf16 products around a float32 ``short_softmax``) against the attention kept in float32 (torch's
-``scaled_dot_product_attention`` outside autocast, the bf16 default before session 6), and the
-whole step in fp32. ML-1M, D=16, the default AutoInt+ (3 layers, 2 heads, width 32, 3x400 DNN),
-fused Adam; variants interleaved in rounds, median wall time per step.
+"""AutoInt+'s train step with its attention as the fused CPU kernel (``attention_kernel``, the
+default on CPU) against torch's attention ops (fp32: ``scaled_dot_product_attention``; bf16:
+bf16 products around a float32 ``short_softmax``), each in fp32 and under bf16 autocast.
+ML-1M, D=16, the default AutoInt+ (3 layers, 2 heads, width 32, 3x400 DNN), fused Adam;
+variants interleaved in rounds, median wall time per step.
 
     flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/autoint_attention.py --batch-size 1024
 """
@@ -23,8 +23,7 @@ from autoembed.data import load_dataset
 from autoembed.data.base import split_indices
 from autoembed.embeddings.base import EmbeddingSpec
 from autoembed.embeddings.uniform import UniformEmbedding
-from autoembed.models import build_model
-from autoembed.models.precision import full_precision
+from autoembed.models import attention_kernel, build_model
 
 try:
     from pep_overhead import time_interleaved  # run as a script from benchmarks/
@@ -32,38 +31,25 @@ except ImportError:  # imported as benchmarks.autoint_attention
     from benchmarks.pep_overhead import time_interleaved
 
 
-class Float32(nn.Module):
-    """Runs ``inner`` outside any autocast (the attention as it was before bf16 products)."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with full_precision(x.device):
-            return self.inner(x.float())
-
-
 class Variant:
-    def __init__(self, label: str, spec: EmbeddingSpec, bf16: bool, fp32_attention: bool) -> None:
-        self.label, self.bf16 = label, bf16
+    def __init__(self, label: str, spec: EmbeddingSpec, bf16: bool, fused: bool) -> None:
+        self.label, self.bf16, self.fused = label, bf16, fused
         torch.manual_seed(0)
         self.model = build_model(ModelConfig(name="autoint", dim=spec.dim), UniformEmbedding(spec),
                                  spec, seed=0)
-        if fp32_attention:
-            self.model.attention = Float32(self.model.attention)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3, fused=True)
         self.loss = nn.BCEWithLogitsLoss()
         self.times: list[float] = []
 
     def run(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         start = time.perf_counter()
-        for ids, labels in batches:
-            with torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else nullcontext():
-                loss = self.loss(self.model(ids), labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+        with nullcontext() if self.fused else attention_kernel.unfused():
+            for ids, labels in batches:
+                with torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else nullcontext():
+                    loss = self.loss(self.model(ids), labels)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
         self.times.append((time.perf_counter() - start) / len(batches))
 
 
@@ -82,9 +68,12 @@ def main() -> None:
     rows = np.random.default_rng(0).choice(split.train, size=(args.steps, args.batch_size))
     batches = [(torch.from_numpy(data.ids[r].astype(np.int64)),
                 torch.from_numpy(data.labels[r]).float()) for r in rows]
-    variants = [Variant("fp32", spec, False, False),
-                Variant("bf16, attention fp32 (before)", spec, True, True),
-                Variant("bf16, attention bf16 (now)", spec, True, False)]
+    if attention_kernel.KERNEL.load() is None:
+        raise SystemExit("the attention kernel could not be built here (see the warning)")
+    variants = [Variant("fp32, torch attention ops", spec, False, False),
+                Variant("fp32, fused kernel", spec, False, True),
+                Variant("bf16, torch attention ops", spec, True, False),
+                Variant("bf16, fused kernel", spec, True, True)]
     time_interleaved(variants, batches, args.rounds, warmup=2)
     base = statistics.median(variants[0].times)
     print(f"AutoInt+ ML-1M D={args.dim} batch={args.batch_size} threads={args.threads} "

@@ -7,6 +7,7 @@ from contextlib import nullcontext
 import pytest
 import torch
 
+from autoembed.cpu_extension import STALE_LOCK_SECONDS, clear_stale_lock
 from autoembed.embeddings import pep_cpu_kernel
 from autoembed.embeddings.pep_threshold import pruned_gather, pruned_lookup, reference_threshold
 
@@ -81,7 +82,7 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch):
         raise OSError("no compiler here")
 
     monkeypatch.setattr(cpp_extension, "load", broken)
-    monkeypatch.setattr(pep_cpu_kernel, "_state", {})
+    monkeypatch.setattr(pep_cpu_kernel.KERNEL, "_module", {})
     with pytest.warns(RuntimeWarning, match="no compiler here"):
         assert pep_cpu_kernel.load() is None
     assert pep_cpu_kernel.load() is None  # remembered: no second build, no second warning
@@ -96,19 +97,19 @@ def test_a_stale_build_lock_is_removed_and_a_fresh_one_kept(tmp_path):
 
     lock = tmp_path / "lock"
     lock.write_text("")
-    pep_cpu_kernel._clear_stale_lock(tmp_path)
+    clear_stale_lock(tmp_path)
     assert lock.exists()  # a build may be running: wait for it, as torch does
-    old = time.time() - pep_cpu_kernel.STALE_LOCK_SECONDS - 60
+    old = time.time() - STALE_LOCK_SECONDS - 60
     os.utime(lock, (old, old))
     with pytest.warns(RuntimeWarning, match="stale build lock"):
-        pep_cpu_kernel._clear_stale_lock(tmp_path)
+        clear_stale_lock(tmp_path)
     assert not lock.exists()
-    pep_cpu_kernel._clear_stale_lock(tmp_path)  # no lock: nothing to do
+    clear_stale_lock(tmp_path)  # no lock: nothing to do
 
 
 def test_build_directory_follows_torch_extensions_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
-    folder = pep_cpu_kernel.build_directory("AVX2")
+    folder = pep_cpu_kernel.KERNEL.build_directory("AVX2")
     assert folder.parent == tmp_path and "avx2" in folder.name and "torch" in folder.name
 
 

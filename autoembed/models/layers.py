@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from autoembed.embeddings.gather import gather_rows
+from autoembed.models.attention_kernel import fused_attention
 from autoembed.models.precision import Logit
 
 
@@ -111,10 +112,10 @@ def short_softmax(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
 class MultiHeadSelfAttention(nn.Module):
     """AutoInt's interacting layer: self-attention across fields, residual, ReLU.
 
-    In float32 the attention is torch's ``scaled_dot_product_attention``; under bf16 autocast
-    it is two batched products (bf16, on AMX where the CPU has it) around a float32
-    ``short_softmax``: sdpa in bf16 was 1.8x slower than in float32, these 1.6x faster
-    ([1024, 8 fields, 2 heads of 16], forward and backward, one thread)."""
+    On CPU the attention is one fused kernel (``attention_kernel``, float32, either precision).
+    Elsewhere, or where the kernel does not serve: in float32 torch's
+    ``scaled_dot_product_attention``; under bf16 autocast two batched products (bf16) around a
+    float32 ``short_softmax`` (sdpa in bf16 was 1.8x slower than in float32 on CPU)."""
 
     def __init__(
         self, input_dim: int, attention_dim: int, heads: int, residual: bool = True,
@@ -136,15 +137,23 @@ class MultiHeadSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F, d_in] -> [B, F, attention_dim]
         b, f, _ = x.shape
-        q, k, v = self.qkv(x).view(b, f, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(x)
         dropout = self.dropout if self.training else 0.0
-        if torch.is_autocast_enabled(x.device.type):
+        out = None if dropout else fused_attention(qkv, self.heads)
+        if out is None:
+            out = self._attention(qkv, dropout)
+        if self.residual is not None:
+            out = out + self.residual(x)  # a fresh tensor: the ReLU may overwrite it
+            return torch.relu_(out)
+        return torch.relu(out)  # out may be a view of the attention's output
+
+    def _attention(self, qkv: torch.Tensor, dropout: float) -> torch.Tensor:
+        """The attention from torch ops (where ``fused_attention`` does not serve)."""
+        b, f, _ = qkv.shape
+        q, k, v = qkv.view(b, f, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        if torch.is_autocast_enabled(qkv.device.type):
             weights = short_softmax(torch.matmul(q, k.transpose(-2, -1)), q.shape[-1] ** -0.5)
             out = torch.matmul(nn.functional.dropout(weights, dropout) if dropout else weights, v)
         else:
             out = nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
-        out = out.transpose(1, 2).reshape(b, f, -1)
-        if self.residual is not None:
-            out = out + self.residual(x)  # a fresh tensor: the ReLU may overwrite it
-            return torch.relu_(out)
-        return torch.relu(out)  # the reshape above may be a view of the attention's output
+        return out.transpose(1, 2).reshape(b, f, -1)
