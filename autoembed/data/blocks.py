@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
+from autoembed.data.buffers import Scratch
 from autoembed.data.lines import BOM, Columns, split_columns
 from autoembed.data.readhash import read_tap
 from autoembed.data.report import ParseReport
@@ -63,9 +64,12 @@ def iter_blocks(
             yield bytearray(leftover.replace(b"\r\n", b"\n") + b"\n")
 
 
-def split_lines(block: bytearray, most: int) -> Iterator[bytearray]:
-    """``block`` (whole lines) in pieces of at most ``most`` lines each."""
-    newlines = np.frombuffer(block, np.uint8) == ord("\n")  # numpy: 6x bytearray.count
+def split_lines(block: bytearray, most: int, scratch: Scratch | None = None) -> Iterator[bytearray]:
+    """``block`` (whole lines) in pieces of at most ``most`` lines each; ``scratch`` (bool) is
+    reused for the newline mask, block after block."""
+    data = np.frombuffer(block, np.uint8)
+    out = scratch.get(len(data)) if scratch is not None else None
+    newlines = np.equal(data, ord("\n"), out=out)  # numpy: 6x bytearray.count
     if np.count_nonzero(newlines) <= most:
         yield block
         return

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from autoembed.data.blocks import iter_blocks, parse_block, split_lines
+from autoembed.data.buffers import Scratch
 from autoembed.data.lines import record_bad_values, to_integers
 from autoembed.data.npy import NpyWriter
 from autoembed.data.options import ParseOptions
@@ -166,6 +167,7 @@ def _chunks(
     """Each block's parsed chunk, in file order; blocks are parsed two at a time in threads,
     their malformed lines recorded in ``report`` in line order."""
     def jobs() -> Iterator[Callable[[], _Chunk]]:
+        newlines = Scratch(bool)
         for i, block in enumerate(iter_blocks(path, opts.chunk_bytes, progress,
                                               f"parse {path.name}")):
             if layout.has_header and i == 0:
@@ -178,7 +180,7 @@ def _chunks(
                 block = block[end + 1 :]
                 if not block:
                     continue
-            for piece in split_lines(block, _MAX_ROWS):
+            for piece in split_lines(block, _MAX_ROWS, newlines):
                 yield partial(_parse_chunk, piece, layout, path.name, unpacked)
 
     for chunk in _ordered(jobs()):
@@ -193,40 +195,53 @@ def _chunks(
 
 
 def _encode_batches(
-    batches: list[pa.RecordBatch], fields: tuple[str, ...], vocabs: list[Lookup],
-    offsets: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Global ids [rows, fields] (int32) and float32 labels of consecutive ``batches``: each
-    field's dictionaries are joined and looked up in its vocabulary in one call."""
-    by_field = np.empty((len(fields), sum(b.num_rows for b in batches)), np.int32)
+    batches: list[pa.RecordBatch], first_row: int, fields: tuple[str, ...],
+    vocabs: list[Lookup], offsets: np.ndarray, ids: NpyWriter, labels: NpyWriter,
+) -> None:
+    """Write the global ids (int32) and float32 labels of consecutive ``batches``, rows
+    ``first_row``, ``first_row + 1``, ... of ``ids`` and ``labels``: each field's dictionaries
+    are joined and looked up in its vocabulary in one call, then the rows are gathered and
+    written a tile at a time (two small buffers reused, no array of the whole group: fresh
+    memory costs more in page faults than the gathers themselves)."""
+    local = []  # per field: global id of each dictionary entry, the batches' in turn
     for f, name in enumerate(fields):
-        encoded = [b.column(name) for b in batches]
-        local = vocabs[f](pa.concat_arrays([c.dictionary for c in encoded]))
-        local = (local + np.int32(offsets[f])).astype(np.int32)
-        start = row = 0
-        for column in encoded:  # each batch's indices into its stretch of ``local``
-            indices = column.indices.to_numpy()
-            np.take(local[start : start + len(column.dictionary)], indices,
-                    out=by_field[f, row : row + len(indices)])
-            start, row = start + len(column.dictionary), row + len(indices)
-    ids = np.empty(by_field.shape[::-1], dtype=np.int32)
-    for lo in range(0, len(ids), _TILE_ROWS):  # row tiles that stay in cache while filled
-        ids[lo : lo + _TILE_ROWS] = by_field[:, lo : lo + _TILE_ROWS].T
-    labels = np.concatenate([b.column(_LABEL).to_numpy(zero_copy_only=False) for b in batches])
-    return ids, labels.astype(np.float32)
+        looked_up = vocabs[f](pa.concat_arrays([b.column(name).dictionary for b in batches]))
+        local.append((looked_up + np.int32(offsets[f])).astype(np.int32))
+    by_field = np.empty((len(fields), _TILE_ROWS), np.int32)
+    tile = np.empty((_TILE_ROWS, len(fields)), np.int32)
+    starts = [0] * len(fields)  # each field's batch's stretch of ``local``
+    row = first_row
+    for batch in batches:
+        columns = [batch.column(name) for name in fields]
+        gathers = [local[f][starts[f] : starts[f] + len(c.dictionary)]
+                   for f, c in enumerate(columns)]
+        indices = [c.indices.to_numpy() for c in columns]
+        for lo in range(0, batch.num_rows, _TILE_ROWS):
+            n = min(_TILE_ROWS, batch.num_rows - lo)
+            for f, gather in enumerate(gathers):
+                np.take(gather, indices[f][lo : lo + n], out=by_field[f, :n])
+            tile[:n] = by_field[:, :n].T
+            ids.write_at(row + lo, tile[:n])
+        starts = [s + len(c.dictionary) for s, c in zip(starts, columns, strict=True)]
+        row += batch.num_rows
+    label = np.concatenate([b.column(_LABEL).to_numpy(zero_copy_only=False) for b in batches])
+    labels.write_at(first_row, label.astype(np.float32))
 
 
-def _stream_groups(path: Path, rows: int) -> Iterator[list[pa.RecordBatch]]:
-    """The batches of an Arrow stream file, read with plain reads, in groups of about ``rows``."""
+def _stream_groups(path: Path, rows: int) -> Iterator[tuple[list[pa.RecordBatch], int]]:
+    """The batches of an Arrow stream file, read with plain reads, in groups of about ``rows``,
+    each with the number of its first row."""
     group: list[pa.RecordBatch] = []
+    first_row = 0
     with pa.OSFile(str(path)) as source:
         for batch in pa.ipc.open_stream(source):
             group.append(batch)
             if sum(b.num_rows for b in group) >= rows:
-                yield group
+                yield group, first_row
+                first_row += sum(b.num_rows for b in group)
                 group = []
     if group:
-        yield group
+        yield group, first_row
 
 
 def build_table(
@@ -285,10 +300,9 @@ def _build(
         # A string vocabulary is hashed on each look-up: at least 4 rows per feature keep that
         # cheap (integer ones are hashed once).
         groups = _stream_groups(stream_path, max(_PASS2_ROWS, sum(vocab_sizes) // 4))
-        for chunk, label in _ordered(partial(_encode_batches, group, layout.fields, vocabs,
-                                             offsets) for group in groups):
-            ids.write(chunk)
-            labels.write(label)
+        for _ in _ordered(partial(_encode_batches, group, first_row, layout.fields, vocabs,
+                                  offsets, ids, labels) for group, first_row in groups):
+            pass
     stream_path.unlink()
     np.save(out_dir / "feature_counts.npy", counts)
     return {"field_names": list(layout.fields), "vocab_sizes": vocab_sizes,

@@ -1,0 +1,43 @@
+"""The .npy writer (rows in order or each stretch at its place) and the reused newline mask."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from autoembed.data.blocks import split_lines
+from autoembed.data.buffers import Scratch
+from autoembed.data.npy import NpyWriter
+
+
+def test_stretches_written_out_of_order_from_threads(tmp_path):
+    rng = np.random.default_rng(0)
+    expected = rng.integers(0, 1000, (1000, 7), dtype=np.int32)
+    stretches = [(lo, expected[lo : lo + 90]) for lo in range(0, 1000, 90)][::-1]
+    with NpyWriter(tmp_path / "ids.npy", expected.shape, np.int32) as ids, \
+            ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda s: ids.write_at(*s), stretches))
+    assert np.array_equal(np.load(tmp_path / "ids.npy"), expected)
+
+
+def test_rows_in_order_and_checks(tmp_path):
+    with NpyWriter(tmp_path / "labels.npy", (5,), np.float32) as labels:
+        labels.write(np.array([1, 0], np.float32))
+        labels.write(np.array([0, 0, 1], np.float32))
+        with pytest.raises(ValueError, match="do not fit"):
+            labels.write(np.zeros(1, np.float32))
+    assert np.load(tmp_path / "labels.npy").tolist() == [1, 0, 0, 0, 1]
+    with pytest.raises(ValueError, match="wrote 3 of 4 rows"), \
+            NpyWriter(tmp_path / "short.npy", (4, 2), np.int32) as short:
+        short.write_at(1, np.ones((3, 2), np.int32))
+
+
+def test_split_lines_with_a_reused_mask():
+    scratch = Scratch(bool)
+    for lines in (10, 3, 25, 7):  # shorter and longer blocks through the same buffer
+        block = bytearray(b"".join(f"{i}\tx\n".encode() for i in range(lines)))
+        pieces = list(split_lines(block, 4, scratch))
+        assert b"".join(pieces) == block
+        assert [p.count(b"\n") for p in pieces] == [4] * (lines // 4) + ([lines % 4] if lines % 4 else [])
