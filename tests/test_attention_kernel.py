@@ -36,6 +36,8 @@ def _forward_backward(layer: MultiHeadSelfAttention, x: torch.Tensor, upstream: 
     (39, 16, 64, 2, True),   # Criteo's fields: more than one vector of them, a partial last one
     (3, 16, 32, 1, False),   # one head, no residual
     (22, 8, 64, 4, True),    # four heads of 16
+    (8, 16, 16, 2, True),    # heads of 8: half a vector
+    (5, 16, 40, 2, True),    # heads of 20: a vector and a partial one
 ])
 def test_kernel_matches_torch_attention_in_float64(fields, d_in, width, heads, residual):
     layer, x = _layer_and_input(fields, d_in, width, heads, residual)
@@ -75,7 +77,6 @@ def test_under_bf16_autocast_it_computes_in_float32_from_bf16_projections():
 
 
 def test_where_the_kernel_does_not_serve_the_torch_ops_do(monkeypatch):
-    assert attention_kernel.fused_attention(torch.randn(2, 8, 3 * 2 * 4), heads=2) is None  # d=4
     assert attention_kernel.fused_attention(torch.randn(2, 8, 3 * 2 * 16, dtype=torch.float64)
                                             .to("meta"), heads=2) is None  # not CPU
     with attention_kernel.unfused():
@@ -96,3 +97,16 @@ def test_attention_dropout_in_training_takes_the_torch_path(monkeypatch):
     layer.eval()
     layer(torch.randn(4, 8, 16))
     assert len(calls) == 1
+
+
+def test_large_scores_stay_finite_and_a_nan_is_not_hidden():
+    qkv = torch.randn(4, 8, 96) * 300.0  # scores ~1e6: softmax must subtract the max
+    out = attention_kernel.fused_attention(qkv, heads=2)
+    assert out is not None and torch.isfinite(out).all()
+    with attention_kernel.unfused():
+        reference = MultiHeadSelfAttention(16, 32, 2)._attention(qkv, 0.0)
+    torch.testing.assert_close(out, reference, rtol=1e-4, atol=1e-2)
+    qkv[1, 3, 40] = float("nan")  # one key of sample 1, head 0
+    out = attention_kernel.fused_attention(qkv, heads=2)
+    assert torch.isnan(out[1, :, :16]).all()  # every query of that head saw it
+    assert torch.isfinite(out[0]).all() and torch.isfinite(out[2:]).all()  # others untouched

@@ -6,7 +6,7 @@
 // prob: [B, H, F, F], the softmax, saved for the backward:
 //   dV_j = sum_i P_ij dO_i;  dP_ij = dO_i . v_j;  dS_ij = P_ij (dP_ij - sum_j' P_ij' dP_ij') scale
 //   dQ_i = sum_j dS_ij k_j;  dK_j = sum_i dS_ij q_i
-// d must be a multiple of the vector width (vector_width()); F is any.
+// Any F and d (a last partial vector where d is not a multiple of the vector width).
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
@@ -19,6 +19,12 @@ namespace {
 
 using Vec = at::vec::Vectorized<float>;
 constexpr int64_t kW = Vec::size();
+
+// n <= kW floats: a full vector, or a partial one (zero-filled past n)
+inline Vec ld(const float* p, int64_t n) { return n == kW ? Vec::loadu(p) : Vec::loadu(p, n); }
+inline void st(const Vec& v, float* p, int64_t n) {
+  if (n == kW) v.store(p); else v.store(p, n);
+}
 
 struct Shape {
   int64_t B, F, H, d, Fp, width, row;
@@ -71,10 +77,11 @@ void forward_impl(const float* qkv, float* out, float* prob, const Shape& s, flo
           for (int64_t j = 0; j < s.F; ++j) pi[j] = e[j] * inv;
           float* o = out + (b * s.F + i) * s.width + h * s.d;
           for (int64_t t = 0; t < s.d; t += kW) {
+            const int64_t n = std::min(kW, s.d - t);
             Vec acc(0.f);
             for (int64_t j = 0; j < s.F; ++j)
-              acc = at::vec::fmadd(Vec(pi[j]), Vec::loadu(base + 2 * s.width + j * s.row + t), acc);
-            acc.store(o + t);
+              acc = at::vec::fmadd(Vec(pi[j]), ld(base + 2 * s.width + j * s.row + t, n), acc);
+            st(acc, o + t, n);
           }
         }
       }
@@ -106,21 +113,23 @@ void backward_impl(const float* gout, const float* qkv, const float* prob, float
           const float* qi = base + i * s.row;
           float* dq = gb + i * s.row;
           for (int64_t t = 0; t < s.d; t += kW) {
-            const Vec got = Vec::loadu(go + t), qit = Vec::loadu(qi + t);
+            const int64_t n = std::min(kW, s.d - t);
+            const Vec got = ld(go + t, n), qit = ld(qi + t, n);
             Vec acc(0.f);
             for (int64_t j = 0; j < s.F; ++j) {
               const Vec g(ds[j]);
-              acc = at::vec::fmadd(g, Vec::loadu(base + s.width + j * s.row + t), acc);
-              at::vec::fmadd(g, qit, Vec::loadu(dk + j * s.d + t)).store(dk + j * s.d + t);
-              at::vec::fmadd(Vec(pi[j]), got, Vec::loadu(dv + j * s.d + t)).store(dv + j * s.d + t);
+              acc = at::vec::fmadd(g, ld(base + s.width + j * s.row + t, n), acc);
+              st(at::vec::fmadd(g, qit, ld(dk + j * s.d + t, n)), dk + j * s.d + t, n);
+              st(at::vec::fmadd(Vec(pi[j]), got, ld(dv + j * s.d + t, n)), dv + j * s.d + t, n);
             }
-            acc.store(dq + t);
+            st(acc, dq + t, n);
           }
         }
         for (int64_t i = 0; i < s.F; ++i)
           for (int64_t t = 0; t < s.d; t += kW) {
-            Vec::loadu(dk + i * s.d + t).store(gb + i * s.row + s.width + t);
-            Vec::loadu(dv + i * s.d + t).store(gb + i * s.row + 2 * s.width + t);
+            const int64_t n = std::min(kW, s.d - t);
+            st(ld(dk + i * s.d + t, n), gb + i * s.row + s.width + t, n);
+            st(ld(dv + i * s.d + t, n), gb + i * s.row + 2 * s.width + t, n);
           }
       }
     }
@@ -132,7 +141,6 @@ void check(const at::Tensor& qkv, int64_t heads) {
               "qkv must be a contiguous float32 CPU tensor");
   TORCH_CHECK(qkv.dim() == 3 && heads > 0 && qkv.size(2) % (3 * heads) == 0,
               "qkv must be [B, F, 3 * heads * d]");
-  TORCH_CHECK((qkv.size(2) / 3 / heads) % kW == 0, "d must be a multiple of ", kW);
 }
 
 }  // namespace
@@ -158,10 +166,7 @@ at::Tensor backward(const at::Tensor& gout, const at::Tensor& qkv, const at::Ten
   return gqkv;
 }
 
-int64_t vector_width() { return kW; }
-
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &forward);
   m.def("backward", &backward);
-  m.def("vector_width", &vector_width);
 }

@@ -6,8 +6,8 @@ time on CPU: per-matrix overhead, and copies that give every head a contiguous b
 kernel works one (sample, head) at a time in cache, reading the qkv projection's output in place
 and writing the heads side by side as the next layer reads them. It computes in float32 (bf16
 inputs under autocast are widened first). Built on first use (``autoembed.cpu_extension``);
-where it cannot be built, with ``AUTOEMBED_ATTENTION_KERNEL=0``, with attention dropout, or
-for a head width that is not a multiple of the CPU's vector width, the torch ops are used.
+where it cannot be built, with ``AUTOEMBED_ATTENTION_KERNEL=0``, or with attention dropout,
+the torch ops are used.
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ class _FusedAttention(torch.autograd.Function):
 def fused_attention(qkv: torch.Tensor, heads: int) -> torch.Tensor | None:
     """``[B, F, 3 * heads * d]`` (q, k, v side by side, as one Linear gives them) ->
     ``[B, F, heads * d]`` float32, scaled by ``d ** -0.5``; None where the kernel does not serve
-    this call (not CPU, switched off, not built, ``d`` not a multiple of the vector width)."""
+    this call (not CPU, switched off, not built)."""
     if qkv.device.type != "cpu" or qkv.dim() != 3 or qkv.shape[-1] % (3 * heads):
         return None
     module = KERNEL.load()
-    head_dim = qkv.shape[-1] // (3 * heads)
-    if module is None or head_dim % module.vector_width():
+    if module is None:
         return None
+    head_dim = qkv.shape[-1] // (3 * heads)
     return _FusedAttention.apply(qkv.float().contiguous(), heads, head_dim ** -0.5, module)
