@@ -11,7 +11,7 @@ import torch
 from autoembed.config import ModelConfig
 from autoembed.embeddings.base import EmbeddingSpec
 from autoembed.embeddings.uniform import UniformEmbedding
-from autoembed.models import build_model
+from autoembed.models import attention_kernel, build_model
 from autoembed.models.layers import MultiHeadSelfAttention, fm_pairwise, short_softmax
 
 VOCAB = (7, 5, 3, 4)
@@ -128,8 +128,9 @@ def test_attention_under_bf16_autocast_matches_float32_attention() -> None:
     torch.manual_seed(0)
     layer = MultiHeadSelfAttention(8, 16, 2)
     x = torch.randn(64, 4, 8)
-    reference = layer(x)  # float32: scaled_dot_product_attention
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        mixed = layer(x)  # bf16 products around a float32 softmax
+    with attention_kernel.unfused():  # torch's ops (the CPU kernel: test_attention_kernel.py)
+        reference = layer(x)  # float32: scaled_dot_product_attention
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = layer(x)  # bf16 products around a float32 softmax
     assert mixed.dtype == torch.bfloat16
     assert torch.allclose(mixed.float(), reference, atol=0.05, rtol=0.05)
