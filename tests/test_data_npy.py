@@ -40,4 +40,5 @@ def test_split_lines_with_a_reused_mask():
         block = bytearray(b"".join(f"{i}\tx\n".encode() for i in range(lines)))
         pieces = list(split_lines(block, 4, scratch))
         assert b"".join(pieces) == block
-        assert [p.count(b"\n") for p in pieces] == [4] * (lines // 4) + ([lines % 4] if lines % 4 else [])
+        counts = [p.count(b"\n") for p in pieces]
+        assert max(counts) <= 4 and len(counts) == -(-lines // 4)  # no more pieces than needed

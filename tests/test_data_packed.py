@@ -25,6 +25,12 @@ def test_packing_is_lossless_and_keeps_the_byte_order():
     hexes = pa.array(["0123abcd", "", "ffffffff"])  # the fixed-width case: one view
     assert pack_strings(hexes, np.ones(3, bool)).tolist() == [0x3031323361626364, 0,
                                                               0x6666666666666666]
+    eights = pa.array(["0123abcd", "ffffffff", "00000000", "abcdefgh"])  # all 8 bytes long
+    assert pack_strings(eights, np.ones(4, bool)).tolist() == [
+        0x3031323361626364, 0x6666666666666666, 0x3030303030303030, 0x6162636465666768]
+    assert pack_strings(eights.slice(1, 2), np.ones(2, bool)).tolist() == [
+        0x6666666666666666, 0x3030303030303030]
+    assert pack_strings(pa.array(["0123abcd", "ab\x00cdefg"]), np.ones(2, bool)) is None
 
 
 def test_values_that_do_not_pack():

@@ -155,3 +155,17 @@ def test_value_counter_merges_give_the_same_counts(monkeypatch, threads):
     expected = np.bincount(np.concatenate(blocks))
     assert dict(zip(got["values"], got["counts"], strict=True)) == {
         v: int(c) for v, c in enumerate(expected) if c}
+
+
+def test_value_counter_takes_a_value_listed_twice():
+    """A block's dictionary may list a value twice (two integer strings in one bin): its counts
+    are summed, also when that block is the only part."""
+    import pyarrow as pa
+
+    from autoembed.data import vocab
+
+    counter = vocab.ValueCounter()
+    counter.add_counts(pa.array([5, 7, 5]), np.array([2, 1, 3]))
+    assert counter.counts().to_pydict() == {"values": [5, 7], "counts": [5, 1]}
+    counter.add_counts(pa.array([7, 9]), np.array([4, 0]))
+    assert counter.counts().to_pydict() == {"values": [5, 7, 9], "counts": [5, 5, 0]}

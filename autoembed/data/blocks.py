@@ -65,15 +65,18 @@ def iter_blocks(
 
 
 def split_lines(block: bytearray, most: int, scratch: Scratch | None = None) -> Iterator[bytearray]:
-    """``block`` (whole lines) in pieces of at most ``most`` lines each; ``scratch`` (bool) is
+    """``block`` (whole lines) in pieces of at most ``most`` lines each, as even as can be
+    (no short last piece); ``scratch`` (bool) is
     reused for the newline mask, block after block."""
     data = np.frombuffer(block, np.uint8)
     out = scratch.get(len(data)) if scratch is not None else None
     newlines = np.equal(data, ord("\n"), out=out)  # numpy: 6x bytearray.count
-    if np.count_nonzero(newlines) <= most:
+    lines = int(np.count_nonzero(newlines))
+    if lines <= most:
         yield block
         return
-    ends = np.flatnonzero(newlines)[most - 1 :: most] + 1
+    size = -(-lines // -(-lines // most))  # as many lines in each piece as can be
+    ends = np.flatnonzero(newlines)[size - 1 :: size] + 1
     start = 0
     for end in [*ends.tolist(), len(block)]:
         if end > start:

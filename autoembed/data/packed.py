@@ -27,6 +27,8 @@ def pack_strings(values: pa.Array, keep: np.ndarray) -> np.ndarray | None:
     data = (np.frombuffer(data_buf, np.uint8, end - start, start) if end > start
             else np.empty(0, np.uint8))
     lengths = np.diff(offsets)
+    if n and len(data) == PACK_BYTES * n and (lengths == PACK_BYTES).all():  # all 8 bytes long
+        return data.view(">u8").astype(np.uint64) if data.all() else None  # .all(): no NUL byte
     long = lengths > PACK_BYTES
     if long.any():
         if (long & keep).any():

@@ -93,12 +93,13 @@ def _parse_chunk(
     keep = pc.is_in(label, pa.array(["0", "1"])).to_numpy()
     record_bad_values(cols, ~keep, label, layout.label, "bad label", report, file)
     keys: dict[str, tuple[pa.Array, np.ndarray]] = {}  # field -> (dictionary, indices)
-    for name in layout.int_fields:  # parsed and binned once per distinct string
-        values = cols.table.column(name)
-        keys[name], bad = _integer_field(values)
-        record_bad_values(cols, bad & keep, values, name, "non-numeric integer field",
-                          report, file)
-        keep &= ~bad
+    ints = [cols.table.column(name) for name in layout.int_fields]
+    for name, values, (keys[name], bad) in zip(layout.int_fields, ints, _integer_fields(ints),
+                                               strict=True):
+        if bad is not None:
+            record_bad_values(cols, bad & keep, values, name, "non-numeric integer field",
+                              report, file)
+            keep &= ~bad
     for name in layout.fields:
         if name not in layout.int_fields:  # after the integers: ``keep`` is final
             transform = layout.transforms.get(name)
@@ -116,14 +117,27 @@ def _parse_chunk(
                   pa.record_batch(columns), counts)
 
 
-def _integer_field(values: pa.ChunkedArray) -> tuple[tuple[pa.Array, np.ndarray], np.ndarray]:
-    """An integer column's binned keys as (distinct keys, index of each row's key), and the mask
-    of its non-integer rows; each distinct string is parsed once. (Arrow hashes these short,
-    few-valued strings faster than they pack.)"""
-    strings, indices = distinct(values)
-    numbers, bad = to_integers(strings)
-    keys, key_of = np.unique(integer_keys(numbers), return_inverse=True)
-    return (pa.array(keys), key_of.astype(np.int32)[indices]), bad[indices]
+def _integer_fields(
+    columns: list[pa.ChunkedArray],
+) -> list[tuple[tuple[pa.Array, np.ndarray], np.ndarray | None]]:
+    """Each integer column's binned keys as (the key of each distinct string, the index of each
+    row's string), and the mask of its non-integer rows (None when it has none). The distinct
+    strings of all the columns are parsed and binned in one call; a key may repeat in a
+    dictionary (two strings, one bin), which the counts and look-ups allow. (Arrow hashes these
+    short, few-valued strings faster than they pack.)"""
+    parts = [distinct(values) for values in columns]
+    if not parts:
+        return []
+    numbers, bad = to_integers(pa.concat_arrays([strings for strings, _ in parts]))
+    keys = integer_keys(numbers)
+    out: list[tuple[tuple[pa.Array, np.ndarray], np.ndarray | None]] = []
+    start = 0
+    for strings, indices in parts:
+        stop = start + len(strings)
+        bad_rows = bad[start:stop][indices] if bad[start:stop].any() else None
+        out.append(((pa.array(keys[start:stop]), indices), bad_rows))
+        start = stop
+    return out
 
 
 class Unpackable(Exception):

@@ -35,14 +35,15 @@ class ValueCounter:
         self._limit = _COLLAPSE_AT
         self._executor = executor
         self._merging: Future[pa.Table] | None = None
+        self._merged: pa.Table | None = None  # the last merge's table: each value once
 
     def add(self, values: pa.Array | np.ndarray | pd.Series) -> None:
         counts = pc.value_counts(_arrow(values).drop_null())
         self._add_part(pa.table({"values": counts.field("values"), "counts": counts.field("counts")}))
 
     def add_counts(self, values: pa.Array, counts: np.ndarray) -> None:
-        """Add distinct ``values`` seen ``counts`` times each (a block's dictionary and the
-        occurrences of its entries)."""
+        """Add ``values`` seen ``counts`` times each (a block's dictionary and the occurrences
+        of its entries; a value may be listed more than once)."""
         self._add_part(pa.table({"values": values, "counts": pa.array(counts, pa.int64())}))
 
     def _add_part(self, part: pa.Table) -> None:
@@ -52,7 +53,7 @@ class ValueCounter:
             self._take_merged()
         if self._size > self._limit and len(self._parts) > 1 and self._merging is None:
             if self._executor is None:
-                self._parts = [_merge(self._parts)]
+                self._parts = [self._merged] = [_merge(self._parts)]
                 self._take_merged()
             else:
                 self._merging = self._executor.submit(_merge, self._parts)
@@ -63,6 +64,7 @@ class ValueCounter:
         entries more than it left (at least ``_COLLAPSE_AT``)."""
         if self._merging is not None:
             self._parts.insert(0, self._merging.result())
+            self._merged = self._parts[0]
             self._merging = None
         merged = self._parts[0].num_rows
         self._size = sum(p.num_rows for p in self._parts)
@@ -72,8 +74,8 @@ class ValueCounter:
         """Table (values, counts) over everything added so far."""
         if self._merging is not None:
             self._take_merged()
-        if len(self._parts) == 1:
-            return self._parts[0]
+        if len(self._parts) == 1 and self._parts[0] is self._merged:
+            return self._parts[0]  # (a part as added may list a value twice)
         if not self._parts:
             return pa.table({"values": pa.array([], pa.string()), "counts": pa.array([], pa.int64())})
         return _merge(self._parts)
