@@ -1,8 +1,8 @@
 """Small C++ CPU kernels compiled on first use (``torch.utils.cpp_extension``), shared by
 PEP's threshold kernel and AutoInt's attention kernel.
 
-Each is built for this CPU's vector ISA (AVX512, AVX2 or plain; ~30-45 s) with OpenMP, so
-ATen's ``parallel_for`` inside it uses torch's threads, cached in torch's extension folder
+Each is built for this CPU's vector ISA (AVX512, AVX2 or plain; ~30-45 s) with OpenMP on
+Linux, so ATen's ``parallel_for`` inside it uses torch's threads, cached in torch's extension folder
 (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``) and loaded from there by every
 later process; concurrent first uses (Ray trials) wait for one build. Where it cannot be built
 (no C++ compiler, no ninja), or with its environment switch set to ``0``, callers use their torch
@@ -12,6 +12,7 @@ ops instead (warned once).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import warnings
@@ -27,8 +28,10 @@ ISA_FLAGS = {
                "-DCPU_CAPABILITY=AVX512", "-DCPU_CAPABILITY_AVX512"],
     "AVX2": ["-mavx2", "-mfma", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"],
 }
-# Without -fopenmp, ATen's parallel_for (a header template) compiles to one thread.
-COMMON_FLAGS = ["-O3", "-fopenmp"]
+# Without -fopenmp, ATen's parallel_for (a header template) compiles to one thread. Linux only:
+# torch's Linux wheels use GNU OpenMP, which the kernel then shares; Apple's clang has no
+# -fopenmp, so elsewhere the kernels build without it (correct, one thread).
+COMMON_FLAGS = ["-O3", "-fopenmp"] if sys.platform.startswith("linux") else ["-O3"]
 STALE_LOCK_SECONDS = 600  # a build takes under a minute
 
 

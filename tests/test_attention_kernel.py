@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 import torch
 
@@ -13,6 +16,21 @@ def test_the_kernel_builds_and_serves_autoints_default_shape():
     assert attention_kernel.KERNEL.load() is not None
     qkv = torch.randn(4, 8, 3 * 32)  # 2 heads of 16, AutoInt's default
     assert attention_kernel.fused_attention(qkv, heads=2) is not None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2,
+                    reason="OpenMP builds are Linux-only; needs 2 cores")
+def test_the_kernels_run_on_torchs_threads():
+    """Built without OpenMP, ATen's parallel_for inside an extension runs on one thread."""
+    module = attention_kernel.KERNEL.load()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert module.parallel_threads(64) == 2
+        torch.set_num_threads(1)
+        assert module.parallel_threads(64) == 1
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _layer_and_input(fields: int, d_in: int, width: int, heads: int, residual: bool, seed: int = 0):

@@ -166,7 +166,21 @@ at::Tensor backward(const at::Tensor& gout, const at::Tensor& qkv, const at::Ten
   return gqkv;
 }
 
+// How many of torch's threads ATen's parallel_for used here over n items (1 if this extension
+// was compiled without OpenMP: its parallel regions then run on the calling thread alone).
+int64_t parallel_threads(int64_t n) {
+  std::vector<int> used(at::get_num_threads() + 1, 0);
+  at::parallel_for(0, n, 1, [&](int64_t, int64_t) {
+    const int id = at::get_thread_num();
+    if (id >= 0 && id < static_cast<int>(used.size())) used[id] = 1;
+  });
+  int64_t count = 0;
+  for (int u : used) count += u;
+  return count;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &forward);
   m.def("backward", &backward);
+  m.def("parallel_threads", &parallel_threads);
 }
