@@ -1,13 +1,15 @@
-"""The .npy writer (rows in order or each stretch at its place) and the reused newline mask."""
+"""The .npy writer (rows in order or each stretch at its place), and the buffers a parse reuses:
+the newline mask, the blocks the file is read into."""
 
 from __future__ import annotations
 
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from autoembed.data.blocks import split_lines
+from autoembed.data.blocks import iter_blocks, split_lines
 from autoembed.data.buffers import Scratch
 from autoembed.data.npy import NpyWriter
 
@@ -42,3 +44,18 @@ def test_split_lines_with_a_reused_mask():
         assert b"".join(pieces) == block
         counts = [p.count(b"\n") for p in pieces]
         assert max(counts) <= 4 and len(counts) == -(-lines // 4)  # no more pieces than needed
+
+
+def test_blocks_read_into_spare_buffers_are_the_same(tmp_path):
+    rng = np.random.default_rng(0)
+    lines = [b"\t".join(rng.integers(0, 10**6, int(rng.integers(1, 30))).astype(str).astype(bytes))
+             for _ in range(3000)]
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"\n".join(lines))  # no newline at the end
+    fresh = [bytes(b) for b in iter_blocks(path, 4096)]
+    spare: deque[bytearray] = deque([bytearray(b"x" * 9000), bytearray(10)])  # any size
+    reused = []
+    for block in iter_blocks(path, 4096, spare=spare):
+        reused.append(bytes(block))
+        spare.append(block)  # done with it: read into again
+    assert reused == fresh and b"".join(fresh) == b"\n".join(lines) + b"\n"

@@ -4,6 +4,7 @@ read exactly as it does (empty lines, a lone CR, bytes that are not UTF-8)."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,11 +23,14 @@ _ARROW_BLOCK = 1 << 20  # Arrow's parse unit within a block: faster than one of 
 
 
 def iter_blocks(
-    path: Path, chunk_bytes: int, progress: bool = False, desc: str = ""
+    path: Path, chunk_bytes: int, progress: bool = False, desc: str = "",
+    spare: deque[bytearray] | None = None,
 ) -> Iterator[bytearray]:
     """Yield blocks of whole lines, each ending in ``\\n`` (``\\r\\n`` turned into ``\\n``), about
-    ``chunk_bytes`` each; a leading UTF-8 BOM is dropped. Each block is a fresh buffer the file
-    was read into (no copy of it is made). The bytes read also feed the file's
+    ``chunk_bytes`` each; a leading UTF-8 BOM is dropped. Each block is a buffer the file was
+    read into (no copy of it is made): one taken from ``spare``, where the consumer puts the
+    blocks it is done with (any thread), else a fresh one (new memory costs page faults and
+    zeroing, several times the read itself). The bytes read also feed the file's
     :func:`~autoembed.data.readhash.read_tap` digest, if the loader opened one."""
     tap = read_tap(path)
     offset = 0
@@ -36,7 +40,7 @@ def iter_blocks(
     with path.open("rb", buffering=0) as fh, bar:
         first = True
         while True:
-            block = bytearray(len(leftover) + chunk_bytes)
+            block = _buffer(len(leftover) + chunk_bytes, spare)
             block[: len(leftover)] = leftover
             got = fh.readinto(memoryview(block)[len(leftover) :])
             if not got:
@@ -62,6 +66,18 @@ def iter_blocks(
             leftover = leftover[:-1]
         if leftover:
             yield bytearray(leftover.replace(b"\r\n", b"\n") + b"\n")
+
+
+def _buffer(size: int, spare: deque[bytearray] | None) -> bytearray:
+    """A bytearray of ``size`` bytes (contents undefined): a spare one resized, else new."""
+    if not spare:
+        return bytearray(size)
+    block = spare.pop()
+    if len(block) < size:
+        block.extend(bytes(size - len(block)))  # a line or so: within its allocation mostly
+    else:
+        del block[size:]
+    return block
 
 
 def split_lines(block: bytearray, most: int, scratch: Scratch | None = None) -> Iterator[bytearray]:

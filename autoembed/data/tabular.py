@@ -81,14 +81,18 @@ class _Chunk:
 
 
 def _parse_chunk(
-    block: bytes | bytearray, layout: Layout, file: str, unpacked: frozenset[str]
+    block: bytes | bytearray, layout: Layout, file: str, unpacked: frozenset[str],
+    spare: deque[bytearray] | None = None,
 ) -> _Chunk:
-    """Parse and check one block (runs in a worker thread: it touches no shared state); line
-    numbers in its report count from the block's first line, 1. Categories are packed into
-    integers (:mod:`packed`), those of fields in ``unpacked`` kept as strings; a field whose
-    values do not pack raises :class:`Unpackable`."""
+    """Parse and check one block (runs in a worker thread: it touches no shared state but
+    ``spare``, where the block goes once read into columns); line numbers in its report count
+    from the block's first line, 1. Categories are packed into integers (:mod:`packed`), those
+    of fields in ``unpacked`` kept as strings; a field whose values do not pack raises
+    :class:`Unpackable`."""
     report = ParseReport(max_examples=sys.maxsize)
     cols = parse_block(block, 1, layout.sep, list(layout.columns), report, file)
+    if spare is not None and isinstance(block, bytearray):
+        spare.append(block)  # the columns are copies: the block may be read into again
     label = cols.table.column(layout.label)
     keep = pc.is_in(label, pa.array(["0", "1"])).to_numpy()
     record_bad_values(cols, ~keep, label, layout.label, "bad label", report, file)
@@ -182,8 +186,9 @@ def _chunks(
     their malformed lines recorded in ``report`` in line order."""
     def jobs() -> Iterator[Callable[[], _Chunk]]:
         newlines = Scratch(bool)
+        spare: deque[bytearray] = deque()  # blocks parsed, to read the file into again
         for i, block in enumerate(iter_blocks(path, opts.chunk_bytes, progress,
-                                              f"parse {path.name}")):
+                                              f"parse {path.name}", spare)):
             if layout.has_header and i == 0:
                 end = block.index(b"\n")
                 header = block[:end].decode("utf-8", "replace").strip().split(layout.sep.decode())
@@ -194,8 +199,13 @@ def _chunks(
                 block = block[end + 1 :]
                 if not block:
                     continue
-            for piece in split_lines(block, _MAX_ROWS, newlines):
-                yield partial(_parse_chunk, piece, layout, path.name, unpacked)
+            pieces = list(split_lines(block, _MAX_ROWS, newlines))  # copies, if cut
+            whole = pieces[0] is block
+            if not whole:
+                spare.append(block)
+            for piece in pieces:  # a whole block goes back to ``spare`` once parsed
+                yield partial(_parse_chunk, piece, layout, path.name, unpacked,
+                              spare if whole else None)
 
     for chunk in _ordered(jobs()):
         before = report.lines  # lines before the block's first (the header read first)
