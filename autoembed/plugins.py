@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from autoembed.typed import check_keys
+from autoembed.typed import check_keys, check_value
 
 T = TypeVar("T", bound=type)
 
@@ -70,6 +70,18 @@ class Param:
     @property
     def required(self) -> bool:
         return self.default is dataclasses.MISSING
+
+
+def check_choices(config_cls: type, params: dict[str, Any], where: str) -> dict[str, Any]:
+    """``params`` after checking every value of a ``Literal`` field against its choices (a
+    config's ``__post_init__`` need not: a misspelt choice would otherwise fall through to some
+    branch's default behaviour)."""
+    try:
+        hints = typing.get_type_hints(config_cls)
+    except Exception:  # unresolvable annotations in a plugin: its own checks only
+        return params
+    return {k: check_value(v, hints[k], f"{where}: {k}") if literal_choices(hints.get(k)) else v
+            for k, v in params.items()}
 
 
 def config_params(config_cls: type) -> list[Param]:
@@ -217,4 +229,4 @@ class Registry(Generic[T]):
         """``cls.Config(**params)`` with a clear error naming unknown keys and the allowed ones."""
         where = f"{self.kind} {getattr(cls, 'name', cls.__name__)!r}"
         check_keys(cls.Config, params, where, what=self.param_word)
-        return cls.Config(**params)
+        return cls.Config(**check_choices(cls.Config, params, where))

@@ -17,6 +17,7 @@ plus scikit-learn for FuxiCTR's metrics).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -48,6 +49,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=1,
                    help="runs of each measurement, ours and theirs alternating; the fastest "
                    "counts (the machine is shared, so slow outliers are other people's load)")
+    p.add_argument("--fuxictr-init", action="store_true",
+                   help="initialise ours as FuxiCTR does: embeddings normal(0, 1e-4), dense layers "
+                        "Xavier-normal with zero biases (default: our own defaults)")
     p.add_argument("--no-fuxictr", action="store_true", help="skip the FuxiCTR comparison")
     p.add_argument("--smoke-test", action="store_true", help="tiny synthetic data, seconds")
     return p.parse_args()
@@ -71,13 +75,19 @@ def run_ours(data, split, model: str, batch: int, args: argparse.Namespace) -> F
 
     from autoembed.config import ModelConfig, TrainConfig
     from autoembed.embeddings.base import EmbeddingSpec
-    from autoembed.embeddings.uniform import UniformEmbedding
-    from autoembed.models import build_model
+    from autoembed.embeddings.uniform import UniformConfig, UniformEmbedding
+    from autoembed.models import build_model, get_model
     from autoembed.training import Trainer
 
     spec = EmbeddingSpec.from_data(data, args.dim, split.train)
     torch.manual_seed(args.seed)
-    net = build_model(ModelConfig(name=model, dim=args.dim), UniformEmbedding(spec), spec, args.seed)
+    params, embedding = {}, UniformConfig()
+    if args.fuxictr_init:
+        embedding = UniformConfig(init_std=1e-4)
+        if "dense_init" in {f.name for f in dataclasses.fields(get_model(model).Config)}:
+            params["dense_init"] = "xavier_normal"
+    net = build_model(ModelConfig(name=model, dim=args.dim, params=params),
+                      UniformEmbedding(spec, embedding), spec, args.seed)
     cfg = TrainConfig(epochs=args.epochs, batch_size=batch, lr=args.lr, threads=args.threads,
                       seed=args.seed, patience=args.epochs + 1, device="cpu",
                       precision=args.precision)

@@ -134,3 +134,31 @@ def test_attention_under_bf16_autocast_matches_float32_attention() -> None:
             mixed = layer(x)  # bf16 products around a float32 softmax
     assert mixed.dtype == torch.bfloat16
     assert torch.allclose(mixed.float(), reference, atol=0.05, rtol=0.05)
+
+
+@pytest.mark.parametrize("name", ["deepfm", "autoint"])
+def test_dense_init_xavier_normal_reinitialises_the_models_own_linear_layers_only(name):
+    spec = small_spec(8)
+
+    def build(scheme: str):
+        torch.manual_seed(0)
+        embedding = UniformEmbedding(spec)
+        return build_model(ModelConfig(name=name, dim=8, params={"dense_init": scheme}),
+                           embedding, spec, seed=0)
+
+    default, fuxictr = build("torch"), build("xavier_normal")
+    torch.testing.assert_close(default.embedding.weight, fuxictr.embedding.weight)
+    linears = [(n, m) for n, m in fuxictr.named_modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) >= 4
+    for n, layer in linears:
+        if layer.bias is not None:
+            assert torch.count_nonzero(layer.bias) == 0, n
+        fan_out, fan_in = layer.weight.shape
+        if layer.weight.numel() >= 2000:  # enough entries for the std to be close
+            expected = (2.0 / (fan_in + fan_out)) ** 0.5
+            assert abs(layer.weight.std().item() / expected - 1) < 0.1, n
+    biases = [m.bias for _, m in default.named_modules()
+              if isinstance(m, torch.nn.Linear) and m.bias is not None]
+    assert any(torch.count_nonzero(b) for b in biases)  # torch's default kept by "torch"
+    with pytest.raises(ValueError, match="xavier_normal"):
+        build("kaiming")

@@ -10,7 +10,7 @@ from torch import nn
 
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec
 from autoembed.models.base import CTRModel
-from autoembed.models.layers import MLP, DNNConfig, MultiHeadSelfAttention
+from autoembed.models.layers import MLP, DNNConfig, MultiHeadSelfAttention, init_dense
 from autoembed.models.precision import Logit
 
 
@@ -49,6 +49,7 @@ class AutoInt(CTRModel):
         ))
         self.attention_out = Logit(spec.num_fields * cfg.attention_dim, 1)
         self.dnn = MLP.from_config(spec.num_fields * spec.dim, cfg) if cfg.dnn_hidden else None
+        init_dense(self, cfg.dense_init)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         emb = self.embed(ids)

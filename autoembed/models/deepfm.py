@@ -8,7 +8,7 @@ import torch
 
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec
 from autoembed.models.base import CTRModel
-from autoembed.models.layers import MLP, DNNConfig, FirstOrder, fm_pairwise
+from autoembed.models.layers import MLP, DNNConfig, FirstOrder, fm_pairwise, init_dense
 
 
 class DeepFM(CTRModel):
@@ -25,6 +25,7 @@ class DeepFM(CTRModel):
         cfg = cfg or self.Config()
         self.first_order = FirstOrder(spec.num_features)
         self.dnn = MLP.from_config(spec.num_fields * spec.dim, cfg)
+        init_dense(self, cfg.dense_init)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         emb = self.embed(ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import nn
@@ -10,6 +11,20 @@ from torch import nn
 from autoembed.embeddings.gather import gather_rows
 from autoembed.models.attention_kernel import fused_attention
 from autoembed.models.precision import Logit
+
+DenseInit = Literal["torch", "xavier_normal"]
+
+
+def init_dense(model: nn.Module, scheme: DenseInit, skip: str = "embedding") -> None:
+    """Re-initialise every ``nn.Linear`` of ``model`` outside its ``skip`` submodule (the
+    embedding method's own layers) by ``scheme``; ``"torch"`` keeps torch's default."""
+    if scheme == "torch":
+        return
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and name.split(".")[0] != skip:
+            nn.init.xavier_normal_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
 
 
 @dataclass
@@ -19,6 +34,9 @@ class DNNConfig:
     dnn_hidden: tuple[int, ...] = field(default=(400, 400, 400), metadata={"help": "DNN hidden widths"})
     dropout: float = field(default=0.0, metadata={"help": "dropout after each hidden layer"})
     batch_norm: bool = field(default=False, metadata={"help": "batch norm after each hidden layer"})
+    dense_init: DenseInit = field(default="torch", metadata={
+        "help": "the model's dense layers: torch's default (Kaiming-uniform) or xavier_normal "
+                "weights with zero biases (FuxiCTR's)"})
 
     def __post_init__(self) -> None:
         self.dnn_hidden = tuple(int(h) for h in self.dnn_hidden)

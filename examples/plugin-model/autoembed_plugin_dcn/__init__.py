@@ -12,7 +12,7 @@ from torch import nn
 
 from autoembed.embeddings.base import EmbeddingMethod, EmbeddingSpec
 from autoembed.models.base import CTRModel
-from autoembed.models.layers import MLP, DNNConfig
+from autoembed.models.layers import MLP, DNNConfig, init_dense
 from autoembed.models.precision import Logit
 
 
@@ -34,7 +34,7 @@ class DCNv2(CTRModel):
     name = "dcnv2"
 
     @dataclass
-    class Config(DNNConfig):  # dnn_hidden, dropout, batch_norm come with the DNN tower
+    class Config(DNNConfig):  # dnn_hidden, dropout, batch_norm, dense_init come with the DNN tower
         cross_layers: int = field(default=3, metadata={"help": "cross layers (>= 1)"})
         structure: Literal["parallel", "stacked", "cross_only"] = field(
             default="parallel", metadata={"help": "DNN beside the cross network, on top, or none"})
@@ -56,6 +56,7 @@ class DCNv2(CTRModel):
         # parallel: a linear layer over [cross, dnn] is the sum of one logit from each
         self.cross_out = None if cfg.structure == "stacked" else Logit(width, 1)
         self.dnn = None if cfg.structure == "cross_only" else MLP.from_config(width, cfg)
+        init_dense(self, cfg.dense_init)  # the inherited option: honour it, not ignore it
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x0 = self.embed(ids).flatten(1)
