@@ -3,14 +3,15 @@ PEP's threshold kernel and AutoInt's attention kernel.
 
 Each is built for this CPU's vector ISA (AVX512, AVX2 or plain; ~30-45 s) with OpenMP on
 Linux, so ATen's ``parallel_for`` inside it uses torch's threads, cached in torch's extension folder
-(``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``) and loaded from there by every
-later process; concurrent first uses (Ray trials) wait for one build. Where it cannot be built
+(``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``; one folder per source version)
+and loaded from there by every later process; concurrent first uses (Ray trials) wait for one build. Where it cannot be built
 (no C++ compiler, no ninja), or with its environment switch set to ``0``, callers use their torch
 ops instead (warned once).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import threading
@@ -73,23 +74,31 @@ class CpuExtension:
             self._module.clear()
 
     def build_directory(self, isa: str) -> Path:
-        """Where it is built and cached: torch's extension folder, one subfolder per ISA and
-        torch version (a cached build is reused only by the torch it was built against)."""
+        """Where it is built and cached: torch's extension folder, one subfolder per ISA, torch
+        version and kernel source (with its flags): two autoembed versions or checkouts on one
+        machine keep their own builds instead of rebuilding over each other's."""
         root = os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions"
         version = torch.__version__.replace("+", "_").replace(".", "_")
-        return Path(root) / f"{self.name}_{isa.lower()}_torch{version}"
+        digest = hashlib.sha256(self.source.read_bytes())
+        digest.update(" ".join(self.flags(isa)).encode())
+        return Path(root) / f"{self.name}_{isa.lower()}_torch{version}_{digest.hexdigest()[:12]}"
+
+    @staticmethod
+    def flags(isa: str) -> list[str]:
+        """The compiler flags for this ISA."""
+        return [*COMMON_FLAGS,
+                *ISA_FLAGS.get(isa, ["-DCPU_CAPABILITY=DEFAULT", "-DCPU_CAPABILITY_DEFAULT"])]
 
     def _build(self) -> ModuleType | None:
         from torch.utils.cpp_extension import load as load_extension
 
         isa = torch.backends.cpu.get_cpu_capability()
-        flags = ISA_FLAGS.get(isa, ["-DCPU_CAPABILITY=DEFAULT", "-DCPU_CAPABILITY_DEFAULT"])
         folder = self.build_directory(isa)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             clear_stale_lock(folder)
             return load_extension(name=f"{self.name}_{isa.lower()}", sources=[str(self.source)],
-                                  extra_cflags=[*COMMON_FLAGS, *flags], build_directory=str(folder),
+                                  extra_cflags=self.flags(isa), build_directory=str(folder),
                                   verbose=False)
         except Exception as exc:  # no compiler / ninja / headers: fall back, say so once
             warnings.warn(f"{self.what} could not be built ({type(exc).__name__}: {exc}); using "

@@ -7,7 +7,7 @@ from contextlib import nullcontext
 import pytest
 import torch
 
-from autoembed.cpu_extension import STALE_LOCK_SECONDS, clear_stale_lock
+from autoembed.cpu_extension import STALE_LOCK_SECONDS, CpuExtension, clear_stale_lock
 from autoembed.embeddings import pep_cpu_kernel
 from autoembed.embeddings.pep_threshold import pruned_gather, pruned_lookup, reference_threshold
 
@@ -111,6 +111,18 @@ def test_build_directory_follows_torch_extensions_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
     folder = pep_cpu_kernel.KERNEL.build_directory("AVX2")
     assert folder.parent == tmp_path and "avx2" in folder.name and "torch" in folder.name
+
+
+def test_each_kernel_source_version_builds_in_its_own_folder(tmp_path):
+    """Two autoembed versions on one machine must not rebuild over each other's kernel."""
+    one, two = tmp_path / "one.cpp", tmp_path / "two.cpp"
+    one.write_text("// version 1\n")
+    two.write_text("// version 2\n")
+    first = CpuExtension("k", one, "K_SWITCH", "k", "torch ops").build_directory("AVX512")
+    again = CpuExtension("k", one, "K_SWITCH", "k", "torch ops").build_directory("AVX512")
+    other = CpuExtension("k", two, "K_SWITCH", "k", "torch ops").build_directory("AVX512")
+    assert first == again and first != other
+    assert first != CpuExtension("k", one, "K_SWITCH", "k", "x").build_directory("AVX2")
 
 
 @pytest.mark.parametrize("per_row", [False, True], ids=["per-entry", "per-row"])
