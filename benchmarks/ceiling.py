@@ -46,6 +46,7 @@ from figures import write_json  # noqa: E402
 
 from autoembed.config import ModelConfig  # noqa: E402
 from autoembed.embeddings.base import EmbeddingSpec  # noqa: E402
+from autoembed.embeddings.gather import accumulate_rows  # noqa: E402
 from autoembed.embeddings.uniform import UniformEmbedding  # noqa: E402
 from autoembed.models import AutoInt, build_model  # noqa: E402
 from autoembed.models.precision import autocast  # noqa: E402
@@ -153,7 +154,8 @@ def gemm_rate(g: Gemm, dtype: torch.dtype, device: torch.device, repeats: int,
 def lookup_bandwidth(rows: int, dim: int, lookups: int, device: torch.device,
                      repeats: int) -> dict[str, float]:
     """Seconds and GB/s of gathering ``lookups`` random rows of a ``rows x dim`` fp32 table and
-    of scattering (``index_add_``) their gradients into a table-sized gradient."""
+    of scattering their gradients into a table-sized gradient (the faster of ``index_add_`` into
+    a zeroed table and ``accumulate_rows``, which zeroes its own: on CPU the threaded kernel)."""
     gen = torch.Generator().manual_seed(0)
     table = torch.randn(rows, dim, device=device)
     ids = torch.randint(0, rows, (lookups,), generator=gen).to(device)
@@ -161,7 +163,8 @@ def lookup_bandwidth(rows: int, dim: int, lookups: int, device: torch.device,
     grad = torch.zeros_like(table)
     row_bytes = dim * 4
     gather_s = timed(lambda: nn.functional.embedding(ids, table), device, repeats)
-    scatter_s = timed(lambda: grad.index_add_(0, ids, grad_rows), device, repeats)
+    scatter_s = min(timed(lambda: grad.index_add_(0, ids, grad_rows), device, repeats),
+                    timed(lambda: accumulate_rows(grad_rows, ids, rows), device, repeats))
     return {
         "gather_s": gather_s,
         "gather_gb_s": 2 * lookups * row_bytes / gather_s / 1e9,  # read row, write output
