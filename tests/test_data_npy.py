@@ -1,5 +1,5 @@
-"""The .npy writer (rows in order or each stretch at its place), and the buffers a parse reuses:
-the newline mask, the blocks the file is read into."""
+"""The .npy writer (rows in order or each stretch at its place), the buffers a parse reuses
+(the newline mask, the blocks the file is read into), and the vocabulary jobs' scheduling."""
 
 from __future__ import annotations
 
@@ -59,3 +59,13 @@ def test_blocks_read_into_spare_buffers_are_the_same(tmp_path):
         reused.append(bytes(block))
         spare.append(block)  # done with it: read into again
     assert reused == fresh and b"".join(fresh) == b"\n".join(lines) + b"\n"
+
+
+def test_largest_jobs_start_first_and_results_keep_job_order():
+    from autoembed.data.tabular import _largest_first
+
+    started = []
+    jobs = [lambda i=i: started.append(i) or i * 10 for i in range(5)]
+    assert _largest_first(jobs, [3, 50, 1, 7, 50], threads=1) == [0, 10, 20, 30, 40]
+    assert started == [1, 4, 3, 0, 2]
+

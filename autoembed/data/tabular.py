@@ -36,7 +36,7 @@ MISSING_KEY = -(2**62)  # an integer field's missing value: a value of its own
 SMALL_BASE = -(2**40)  # integer values v <= 2 become SMALL_BASE + v, apart from the bins (>= 1)
 _LABEL = "__label__"  # the label's column in a block's batch of keys
 _THREADS = 2  # blocks parsed (pass 1) or encoded (pass 2) at once
-_PASS2_ROWS = 1 << 16  # rows encoded per vocabulary look-up in pass 2, at least
+_PASS2_ROWS = 1 << 15  # rows encoded per vocabulary look-up in pass 2, at least (two blocks)
 _TILE_ROWS = 4096
 _MAX_ROWS = (1 << 16) - 1  # lines per parsed piece of a block: its keys' indices fit uint16
 _T = TypeVar("_T")
@@ -178,6 +178,15 @@ def _ordered(jobs: Iterator[Callable[[], _T]], threads: int = _THREADS) -> Itera
             yield pending.popleft().result()
 
 
+def _largest_first(jobs: list[Callable[[], _T]], sizes: list[int], threads: int = _THREADS) -> list[_T]:
+    """Run all ``jobs`` in ``threads`` threads, the largest (by ``sizes``) first, so that the
+    last ones to finish are small and no thread waits long on another; results in job order."""
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        order = sorted(range(len(jobs)), key=lambda i: -sizes[i])
+        futures = {i: pool.submit(jobs[i]) for i in order}
+        return [futures[i].result() for i in range(len(jobs))]
+
+
 def _chunks(
     path: Path, layout: Layout, opts: ParseOptions, report: ParseReport, progress: bool,
     unpacked: frozenset[str],
@@ -307,17 +316,18 @@ def _build(
             writer.close()
         merges.shutdown()
     check_not_empty(path, report, layout.has_header)
-    kept = list(_ordered(  # fields merged two at a time
-        partial(vocab_counts, counters[name], opts.min_count,
-                exclude=() if name in layout.int_fields else ("",) if name in unpacked else (0,))
-        for name in layout.fields))
+    kept = _largest_first(  # all fields at once, two at a time
+        [partial(_field_vocab, counters[name], opts.min_count,
+                 () if name in layout.int_fields else ("",) if name in unpacked else (0,))
+         for name in layout.fields], [counters[name].entries for name in layout.fields])
     del counters
-    vocabs = [Lookup(values) for values, _ in kept]
+    vocabs = [lookup for lookup, _ in kept]
     vocab_sizes = [len(v.vocab) + 1 for v in vocabs]
     offsets = offsets_of(vocab_sizes)
     n_rows = report.rows
     # Each field's OOV id counts the rows none of its kept values took.
-    counts = np.concatenate([[n_rows - c.sum(), *c] for _, c in kept]).astype(np.int64)
+    counts = np.concatenate([np.concatenate(([n_rows - c.sum()], c)) for _, c in kept]
+                            ).astype(np.int64)  # (no Python int per feature)
     shape = (n_rows, len(layout.fields))
     with NpyWriter(out_dir / "ids.npy", shape, np.int32) as ids, \
             NpyWriter(out_dir / "labels.npy", (n_rows,), np.float32) as labels:
@@ -331,6 +341,15 @@ def _build(
     np.save(out_dir / "feature_counts.npy", counts)
     return {"field_names": list(layout.fields), "vocab_sizes": vocab_sizes,
             "parse_report": report.to_dict()}
+
+
+def _field_vocab(
+    counter: ValueCounter, min_count: int, exclude: tuple
+) -> tuple[Lookup, np.ndarray]:
+    """A field's vocabulary, ready for look-ups (its hash table built in the calling thread),
+    and the count of each of its values."""
+    values, counts = vocab_counts(counter, min_count, exclude)
+    return Lookup(values), counts
 
 
 def check_not_empty(path: Path, report: ParseReport, has_header: bool) -> None:

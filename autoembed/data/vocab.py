@@ -37,6 +37,12 @@ class ValueCounter:
         self._merging: Future[pa.Table] | None = None
         self._merged: pa.Table | None = None  # the last merge's table: each value once
 
+    @property
+    def entries(self) -> int:
+        """Count table entries held (a value may be listed once per part): the size of the
+        merge that :meth:`counts` still has to do, roughly."""
+        return self._size
+
     def add(self, values: pa.Array | np.ndarray | pd.Series) -> None:
         counts = pc.value_counts(_arrow(values).drop_null())
         self._add_part(pa.table({"values": counts.field("values"), "counts": counts.field("counts")}))
