@@ -66,6 +66,6 @@ def test_gather_rows_gradient():
 
 def test_an_index_out_of_range_is_an_error_not_a_silent_drop():
     with pytest.raises(RuntimeError, match="index 5 at position 1 out of range for 4 rows"):
-        accumulate_rows(torch.randn(3, 2), torch.tensor([0, 5, 1]), 4)
+        accumulate_rows(torch.randn(4, 2), torch.tensor([0, 5, 1, 9]), 4)  # the first one named
     with pytest.raises(RuntimeError, match="out of range"):
         accumulate_rows(torch.randn(40000, 2), torch.full((40000,), -1), 100)
