@@ -8,13 +8,16 @@ is the process's CPU time (on a quiet machine the same as wall time; on a shared
 out the slices other processes take); ``--wall-clock`` times wall time instead.
 The uniform embedding gathers with the same ``gather_rows`` (``index_add_`` backward) as PEP,
 so the ratio is the threshold's own cost. The uniform model runs twice ("uniform/again" is an
-identical copy): its ratio shows the measurement's noise. Per-entry and per-row thresholds
-(feature_dim, feature, field_dim, field) run on the fused CPU kernel (``pep_cpu_kernel``);
-``--unfused`` adds a copy of each on the unfused torch ops, so the kernel's gain is measured in
-the same run; ``--rows-path`` adds feature and feature_dim on the kernel's distinct-rows path
-(``pruned_lookup`` off: the path batches smaller than the table took before it). ``--ablation`` adds
-uniform with a spare, unused table as large as feature_dim's thresholds under Adam (what a
-second table-sized parameter costs by itself) and feature_dim without its thresholds' Adam step;
+identical copy): its ratio shows the measurement's noise. Every granularity runs on the fused
+CPU kernel (``pep_cpu_kernel``: per named row for feature and feature_dim, per id for the
+thresholds shared by many rows); ``--unfused`` adds a copy of each on the unfused torch ops, so
+the kernel's gain is measured in the same run; ``--rows-path`` adds each granularity without the
+kernel's lookups (``pruned_lookup`` and ``pruned_shared_lookup`` off: the whole-table or
+distinct-rows path, which batches smaller than the table took before them). ``--ablation`` adds
+uniform with a spare, unused table shaped and optimized like feature_dim's thresholds (its own
+Adam group, coupled L2, a fresh zero gradient each step: the floor the reference's dense
+thresholds put under feature_dim, without any threshold arithmetic) and feature_dim without its
+thresholds' Adam step;
 ``--sparse-lazy`` adds each granularity with ``optimizer_mode="sparse_lazy"`` (a departure from
 the reference: see ``sparse_adam``).
 
@@ -45,6 +48,8 @@ from autoembed.embeddings.base import EmbeddingSpec
 from autoembed.embeddings.pep import PEPConfig, PEPEmbedding
 from autoembed.embeddings.uniform import UniformEmbedding
 from autoembed.models import build_model
+from autoembed.training.allocator import keep_freed_memory
+from autoembed.training.denormals import flush_denormals
 
 
 def load(name: str):
@@ -77,6 +82,8 @@ class Variant:
     def run(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         with (nullcontext() if self.fused else pep_cpu_kernel.unfused(),
               nullcontext() if self.lookup else patch.object(pep_module, "pruned_lookup",
+                                                             lambda *args: None),
+              nullcontext() if self.lookup else patch.object(pep_module, "pruned_shared_lookup",
                                                              lambda *args: None)):
             self._run(batches)
 
@@ -94,16 +101,35 @@ class Variant:
         self.times.append((self.clock() - start) / len(batches))
 
 
+class _ZeroGradient(torch.autograd.Function):
+    """Identity on ``x`` whose backward hands ``table`` a fresh zero gradient of its shape."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.table_shape = table.shape
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return grad, grad.new_zeros(ctx.table_shape)
+
+
 class UniformWithSpareTable(UniformEmbedding):
-    """Uniform plus an unused table as large as ``s`` of feature_dim, with a (zero) gradient
-    and an Adam step every step: what a second table-sized parameter costs by itself."""
+    """Uniform plus an unused table shaped and optimized like feature_dim's ``s`` (init -15, its
+    own Adam group with PEP's coupled L2), given a fresh zero gradient each step: what the
+    reference's thresholds cost without any of the threshold's arithmetic (no sigmoid, no
+    gradient computed), i.e. a floor under PEP feature_dim's step."""
 
     def __init__(self, spec: EmbeddingSpec) -> None:
         super().__init__(spec)
-        self.spare = torch.nn.Parameter(torch.zeros(spec.num_features, spec.dim))
+        self.spare = torch.nn.Parameter(torch.full((spec.num_features, spec.dim), -15.0))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return super().forward(ids) + self.spare.sum() * 0.0
+        return _ZeroGradient.apply(super().forward(ids), self.spare)
+
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        return [{"params": [self.weight], "lr": lr, "weight_decay": weight_decay},
+                {"params": [self.spare], "lr": lr, "weight_decay": PEPConfig().s_weight_decay}]
 
 
 class PEPWithoutThresholdAdam(PEPEmbedding):
@@ -167,11 +193,12 @@ def main() -> None:
     parser.add_argument("--unfused", action="store_true",
                         help="also time each granularity the fused CPU kernel serves without it")
     parser.add_argument("--rows-path", action="store_true",
-                        help="also time feature and feature_dim with pruned_lookup off (the "
-                             "distinct-rows path)")
+                        help="also time each granularity with the kernel's lookups off (the "
+                             "whole-table or distinct-rows path)")
     parser.add_argument("--ablation", action="store_true",
-                        help="also time uniform + a spare table-sized parameter under Adam, and "
-                             "PEP feature_dim without the Adam step on its thresholds")
+                        help="also time uniform + a spare table optimized like feature_dim's "
+                             "thresholds (a floor under feature_dim), and PEP feature_dim "
+                             "without the Adam step on its thresholds")
     parser.add_argument("--sparse-lazy", action="store_true",
                         help="also time each granularity with optimizer_mode=sparse_lazy (rows "
                              "stepped when gathered, untouched rows caught up in closed form)")
@@ -179,6 +206,8 @@ def main() -> None:
     if args.wall_clock:
         Variant.clock = staticmethod(time.perf_counter)
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as the trainer does: freed buffers are reused, not faulted in again
+    flush_denormals()
 
     data = load(args.dataset)
     split = split_indices(data.num_rows, 2021)
@@ -199,9 +228,9 @@ def main() -> None:
     variants = [variant("uniform", UniformEmbedding), variant("uniform/again", UniformEmbedding)]
     for gran in args.granularities.split(","):
         variants.append(variant(f"pep/{gran}", pep(gran)))
-        if args.unfused and gran not in ("global", "dimension"):  # those the kernel serves
+        if args.unfused:
             variants.append(variant(f"pep/{gran}/unfused", pep(gran), fused=False))
-        if args.rows_path and gran in ("feature", "feature_dim"):  # those pruned_lookup serves
+        if args.rows_path:
             variants.append(variant(f"pep/{gran}/rows path", pep(gran), lookup=False))
         if args.sparse_lazy:
             variants.append(variant(f"pep/{gran}/sparse_lazy", pep(gran, mode="sparse_lazy")))

@@ -9,7 +9,12 @@ import torch
 
 from autoembed.cpu_extension import STALE_LOCK_SECONDS, CpuExtension, clear_stale_lock
 from autoembed.embeddings import pep_cpu_kernel
-from autoembed.embeddings.pep_threshold import pruned_gather, pruned_lookup, reference_threshold
+from autoembed.embeddings.pep_threshold import (
+    pruned_gather,
+    pruned_lookup,
+    pruned_shared_lookup,
+    reference_threshold,
+)
 
 
 def test_the_kernel_builds_on_this_machine():
@@ -153,3 +158,80 @@ def test_lookup_takes_each_named_rows_threshold_once_and_marks_the_rest_unnamed(
     assert int((slot >= 0).sum()) == 3 and bool((slot[slot < 0] == -1).all())
     torch.testing.assert_close(g, torch.sigmoid(s[[7, 3, 41]]), rtol=1e-6, atol=0)
     torch.testing.assert_close(out, reference_threshold(v, s)[ids], rtol=0, atol=0)
+
+
+def _shared_case(rows: int, dim: int, s_rows: int, per_row: bool, n: int, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    v = (torch.rand(rows, dim, generator=gen) - 0.5) * 0.2
+    v[0, 0] = 0.0
+    s = torch.randn(s_rows, 1 if per_row else dim, generator=gen) * 0.3 - 3.0  # 35-65% pruned
+    s_index = torch.randint(0, s_rows, (rows,), generator=gen) if s_rows > 1 else None
+    ids = torch.randint(0, rows, (n, 5), generator=gen)
+    ids[0, :] = 1
+    upstream = torch.randn(n, 5, dim, generator=gen)
+    return v, s, s_index, ids, upstream
+
+
+def _shared_run(v, s, s_index, ids, upstream):
+    v, s = v.clone().requires_grad_(), s.clone().requires_grad_()
+    out = pruned_shared_lookup(v, s, ids, s_index)
+    out.backward(upstream)
+    return out.detach(), v.grad, s.grad
+
+
+@pytest.mark.parametrize("s_rows, per_row", [(1, True), (1, False), (4, True), (4, False)],
+                         ids=["global", "dimension", "field", "field_dim"])
+@pytest.mark.parametrize("dim", [32, 13, 40])
+def test_shared_lookup_matches_the_reference(s_rows, per_row, dim):
+    """Thresholds shared by many rows, per id (``pruned_shared_lookup``): the reference formula's
+    values and gradients, over more ids than one partial-sum block."""
+    v, s, s_index, ids, upstream = _shared_case(100, dim, s_rows, per_row, n=300)
+    out, v_grad, s_grad = _shared_run(v, s, s_index, ids, upstream)
+    # the reference in float64: s's gradient sums ~1,500 terms per threshold, whose float32
+    # rounding depends on the order (ours: fixed blocks of ids)
+    ref_v, ref_s = v.double().requires_grad_(), s.double().requires_grad_()
+    expected = reference_threshold(ref_v, ref_s if s_index is None else ref_s[s_index])[ids]
+    expected.backward(upstream.double())
+    torch.testing.assert_close(out, expected.float(), rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(v_grad, ref_v.grad.float(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(s_grad, ref_s.grad.float(), rtol=1e-4, atol=1e-5)
+    assert (out == 0).float().mean() > 0.2 and (out != 0).any()
+    assert s_grad.shape == s.shape and bool((s_grad != 0).any())
+
+
+def test_shared_lookup_gives_the_same_bits_on_one_and_two_threads():
+    case = _shared_case(200, 32, 4, False, n=900)  # 4,500 ids: five partial-sum blocks
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _shared_run(*case)
+        torch.set_num_threads(2)
+        two = _shared_run(*case)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(one, two, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_shared_lookup_names_a_bad_id_and_a_bad_threshold_row():
+    v, s, s_index, ids, _ = _shared_case(100, 8, 4, True, n=10)
+    bad = ids.clone()
+    bad[3, 2], bad[7, 0] = 100, -1
+    with pytest.raises(RuntimeError, match="id 100 at position 17 out of range for 100 rows"):
+        pruned_shared_lookup(v, s, bad, s_index)
+    s_index = s_index.clone()
+    s_index[ids[0, 0]] = 4
+    with pytest.raises(RuntimeError, match="maps to threshold row 4 of 4"):
+        pruned_shared_lookup(v, s, ids, s_index)
+
+
+def test_shared_lookup_serves_only_what_it_can():
+    v, s = torch.zeros(10, 4), torch.zeros(1, 4)
+    ids = torch.zeros(3, 2, dtype=torch.int64)
+    assert pruned_shared_lookup(v, torch.zeros(2, 4), ids) is None  # several rows, no s_index
+    assert pruned_shared_lookup(v, torch.zeros(1, 3), ids) is None  # s fits no broadcast
+    assert pruned_shared_lookup(v.double(), s.double(), ids) is None
+    assert pruned_shared_lookup(v, torch.zeros(2, 1), ids, torch.zeros(9, dtype=torch.int64)) is None
+    with pep_cpu_kernel.unfused():
+        assert pruned_shared_lookup(v, s, ids) is None
+    assert pruned_shared_lookup(v, s, ids) is not None

@@ -6,6 +6,7 @@ import pytest
 import torch
 from test_pep import fit_tiny, make_pep, make_spec, random_ids
 
+from autoembed.embeddings import pep as pep_module
 from autoembed.embeddings import pep_cpu_kernel
 from autoembed.embeddings.gather import accumulate_rows, gather_rows
 from autoembed.embeddings.pep import PEPConfig
@@ -44,8 +45,9 @@ def test_accumulate_rows_non_cpu_branch_has_the_right_shape():
     assert accumulate_rows(grad, ids, 30).shape == (30, 5)
 
 
-def test_a_second_backward_through_one_forward_is_refused():
-    emb = make_pep(granularity="field_dim")  # the distinct-rows path (no per-feature lookup)
+def test_a_second_backward_through_one_forward_is_refused(monkeypatch):
+    monkeypatch.setattr(pep_module, "pruned_shared_lookup", lambda *args: None)
+    emb = make_pep(granularity="field_dim")  # the distinct-rows path (no per-id lookup)
     loss = emb(random_ids(4, emb.spec, torch.Generator().manual_seed(0))).sum()
     loss.backward(retain_graph=True)  # the fused backward reuses the forward's buffers
     with pytest.raises(RuntimeError, match="one backward per forward"):
@@ -74,6 +76,44 @@ def test_the_lookup_path_keeps_its_inputs_and_reads_only_named_rows(granularity)
         rows_out = emb(ids)
         rows_out.sum().backward()
     torch.testing.assert_close(rows_out, out, rtol=0, atol=0)
+    torch.testing.assert_close(emb.weight.grad, first[0], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(emb.threshold.grad, first[1], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("granularity", ["global", "dimension", "field", "field_dim"])
+def test_the_shared_threshold_path_matches_the_distinct_rows_path(granularity):
+    """A batch smaller than the table with thresholds shared by many rows goes through
+    ``pruned_shared_lookup`` (CPU kernel, per id): the distinct-rows path's values and gradients,
+    zero V gradients on unnamed rows, and it may be backpropagated twice."""
+    emb = make_pep(granularity=granularity, threshold_init=-2.0)
+    with torch.no_grad():
+        emb.threshold.add_(torch.randn_like(emb.threshold))
+    ids = random_ids(2, emb.spec, torch.Generator().manual_seed(0))  # 6 ids < 16 rows
+    calls = []
+    original = pep_module.pruned_shared_lookup
+
+    def spy(*args):
+        out = original(*args)
+        calls.append(out is not None)
+        return out
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pep_module, "pruned_shared_lookup", spy)
+        out = emb(ids)
+    assert calls == [True]
+    upstream = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    (out * upstream).sum().backward(retain_graph=True)
+    first = emb.weight.grad.clone(), emb.threshold.grad.clone()
+    (out * upstream).sum().backward()
+    torch.testing.assert_close(emb.weight.grad, 2 * first[0])
+    torch.testing.assert_close(emb.threshold.grad, 2 * first[1])
+    named = torch.zeros(emb.spec.num_features, dtype=torch.bool).index_fill_(0, ids.flatten(), True)
+    assert not first[0][~named].any() and first[0][named].any() and first[1].any()
+    with pep_cpu_kernel.unfused():  # the distinct-rows path, same numbers
+        emb.weight.grad = emb.threshold.grad = None
+        rows_out = emb(ids)
+        (rows_out * upstream).sum().backward()
+    torch.testing.assert_close(rows_out, out, rtol=1e-6, atol=1e-9)
     torch.testing.assert_close(emb.weight.grad, first[0], rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(emb.threshold.grad, first[1], rtol=1e-5, atol=1e-7)
 

@@ -3,7 +3,8 @@
 ``V_hat = sign(V) * relu(|V| - sigmoid(s))``, applied only to the rows a batch gathers (and
 their ``s``), or to the whole table when that is smaller than the batch, so the step's cost
 follows the smaller of batch and table (``pep_threshold.pruned_gather``: one fused op; on CPU
-with per-feature thresholds ``pruned_lookup`` reads the gathered rows in place instead).
+``pruned_lookup`` reads the gathered rows in place instead for per-feature thresholds, and
+``pruned_shared_lookup`` thresholds the batch id by id for thresholds shared by many rows).
 
 Weight decay and the threshold's drift (read this before changing a default): at a saturated
 init (``threshold_init = -150``) ``sigmoid(s)`` and its gradient are exactly 0 in float32, so the
@@ -54,6 +55,7 @@ from autoembed.embeddings.pep_threshold import (
     pruned_gather,
     pruned_lookup,
     pruned_mask,
+    pruned_shared_lookup,
     pruned_weight,
     threshold_shape,
     unique_rows,
@@ -316,13 +318,19 @@ class PEPEmbedding(EmbeddingMethod):
         """One fused op thresholds a table and gathers the batch from it (its backward sums the
         batch's gradients per row, so V and s see exactly the reference's gradients). The table
         is the whole ``V`` when it has no more rows than the batch has ids (``use_full_table``),
-        else the batch's distinct rows (``R x D``, not ``B x F x D``): the cost follows the
-        smaller of table and batch."""
+        else, on CPU, the rows the batch names read in place (``pruned_lookup``: per-feature
+        thresholds) or the batch's ids one by one (``pruned_shared_lookup``: thresholds shared
+        by many rows), elsewhere the batch's distinct rows (``R x D``, not ``B x F x D``): the
+        cost follows the smaller of table and batch."""
         threshold = self.threshold if self.sparse else with_extra_decay(self.threshold, self.extra_decay)
         if not self.sparse and use_full_table(self.spec.num_features, ids.numel()):
             return pruned_gather(self.weight, self._threshold_rows(threshold, None), ids)
-        if not self.sparse and is_per_feature(self.config.granularity):
-            out = pruned_lookup(self.weight, threshold, ids)  # CPU kernel: named rows only
+        if not self.sparse:  # CPU kernel: the named rows only (per feature) or per id (shared s)
+            if is_per_feature(self.config.granularity):
+                out = pruned_lookup(self.weight, threshold, ids)
+            else:
+                fields = self.field_index if self.config.granularity in ("field", "field_dim") else None
+                out = pruned_shared_lookup(self.weight, threshold, ids, fields)
             if out is not None:
                 return out
         uniq, inverse = unique_rows(ids, self.spec.num_features)

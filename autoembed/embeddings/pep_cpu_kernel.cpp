@@ -10,12 +10,16 @@
 // lookup_forward(v, s, ids) -> (out, g, slot), lookup_backward_(grad, v, s, g, slot): the same
 // for the table rows ids names, read in place from the whole table (no pass over the rows it does
 // not name; ds is zeroed there); sigmoid once per named row, shared by both directions.
+// shared_forward(v, g, ids, s_index) -> out, shared_backward(grad, out, ids, s_index, g)
+// -> (dV per id, ds): thresholds shared by many rows (global, dimension, field, field_dim;
+// g = sigmoid(s) taken by the caller), per id: no distinct-row pass, no pass over the table.
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -268,6 +272,114 @@ at::Tensor lookup_backward_(at::Tensor& grad, const at::Tensor& v, const at::Ten
   return ds;
 }
 
+
+// Row k of the shared thresholds for table row r: s_index[r] (field), else 0 (global, dimension).
+inline int64_t shared_row(const int64_t* index, int64_t r) { return index ? index[r] : 0; }
+
+// Lowers first to i (the first bad position seen by any thread).
+inline void note_bad(std::atomic<int64_t>& first, int64_t i) {
+  int64_t seen = first.load();
+  while (i < seen && !first.compare_exchange_weak(seen, i)) {
+  }
+}
+
+// out[i] = shrink(v[ids[i]], g[k]) for k = shared_row(ids[i]); g [S, 1] (broadcast) or [S, D].
+// An id out of range (or a row whose threshold row is) is reported by its first position.
+at::Tensor shared_forward(const at::Tensor& v, const at::Tensor& g, const at::Tensor& ids,
+                          const at::Tensor& s_index) {
+  TORCH_CHECK(ids.device().is_cpu() && ids.scalar_type() == at::kLong && ids.is_contiguous(),
+              "ids must be contiguous int64 on the CPU");
+  const int64_t rows = v.size(0), dim = v.size(1), n = ids.numel(), S = g.size(0);
+  const bool per_row = g.size(1) == 1;
+  auto out = at::empty({n, dim}, v.options());
+  const float* pv = v.data_ptr<float>();
+  const float* pg = g.data_ptr<float>();
+  const int64_t* pi = ids.data_ptr<int64_t>();
+  const int64_t* px = s_index.numel() ? s_index.data_ptr<int64_t>() : nullptr;
+  float* po = out.data_ptr<float>();
+  std::atomic<int64_t> first_bad{n};
+  at::parallel_for(0, n, std::max<int64_t>(1, kGrain / dim), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const int64_t r = pi[i];
+      const int64_t k = (r >= 0 && r < rows) ? shared_row(px, r) : -1;
+      if (k < 0 || k >= S) {
+        note_bad(first_bad, i);
+        continue;
+      }
+      const float* row = pv + r * dim;
+      const float* grow = pg + k * (per_row ? 1 : dim);
+      float* dst = po + i * dim;
+      for (int64_t d = 0; d < dim; d += Vec::size()) {
+        const int64_t c = std::min<int64_t>(Vec::size(), dim - d);
+        const Vec gv = per_row ? Vec(grow[0]) : Vec::loadu(grow + d, c);
+        shrink(Vec::loadu(row + d, c), gv).store(dst + d, c);
+      }
+    }
+  });
+  const int64_t bad = first_bad.load();
+  if (bad < n) {
+    const int64_t r = pi[bad];
+    TORCH_CHECK(r >= 0 && r < rows, "id ", r, " at position ", bad, " out of range for ", rows,
+                " rows");
+    TORCH_CHECK(false, "row ", r, " maps to threshold row ", shared_row(px, r), " of ", S);
+  }
+  return out;
+}
+
+constexpr int64_t kSharedBlock = 1024;  // ids per partial sum: fixed, so sums do not depend on threads
+
+// From the incoming gradient grad [n, D], the forward's out and g = sigmoid(s) [S, gd]: (dV per
+// id: grad where out != 0, else 0; ds [S, gd]: -(signed * (1 - g)) * g, where signed sums
+// grad * sign(out) over the ids of each threshold row, and over d too where gd == 1). Each block
+// of kSharedBlock ids sums into its own [S, D] partial; partials are added in block order, then
+// over d in order: the same bits on any thread count.
+std::vector<at::Tensor> shared_backward(const at::Tensor& grad, const at::Tensor& out,
+                                        const at::Tensor& ids, const at::Tensor& s_index,
+                                        const at::Tensor& g) {
+  const int64_t n = grad.size(0), dim = grad.size(1), S = g.size(0), gd = g.size(1);
+  const int64_t blocks = (n + kSharedBlock - 1) / kSharedBlock;
+  auto passed = at::empty_like(grad);
+  auto partial = at::zeros({std::max<int64_t>(blocks, 1), S, dim}, grad.options());
+  const float* pd = grad.data_ptr<float>();
+  const float* po = out.data_ptr<float>();
+  const int64_t* pi = ids.data_ptr<int64_t>();
+  const int64_t* px = s_index.numel() ? s_index.data_ptr<int64_t>() : nullptr;
+  float* pp = passed.data_ptr<float>();
+  float* pacc = partial.data_ptr<float>();
+  at::parallel_for(0, blocks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) {
+      float* acc = pacc + b * S * dim;
+      for (int64_t i = b * kSharedBlock; i < std::min(n, (b + 1) * kSharedBlock); ++i) {
+        float* sums = acc + shared_row(px, pi[i]) * dim;
+        for (int64_t d = 0; d < dim; d += Vec::size()) {
+          const int64_t c = std::min<int64_t>(Vec::size(), dim - d);
+          Vec signed_grad;
+          split(Vec::loadu(pd + i * dim + d, c), Vec::loadu(po + i * dim + d, c), signed_grad)
+              .store(pp + i * dim + d, c);
+          (Vec::loadu(sums + d, c) + signed_grad).store(sums + d, c);
+        }
+      }
+    }
+  });
+  auto ds = at::empty({S, gd}, grad.options());
+  const float* pg = g.data_ptr<float>();
+  float* pds = ds.data_ptr<float>();
+  std::vector<float> total(dim);
+  for (int64_t k = 0; k < S; ++k) {
+    std::fill(total.begin(), total.end(), 0.0f);
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t d = 0; d < dim; ++d) total[d] += pacc[(b * S + k) * dim + d];
+    if (gd == 1) {
+      float sum = 0.0f;
+      for (int64_t d = 0; d < dim; ++d) sum += total[d];
+      pds[k] = threshold_grad(sum, pg[k]);
+    } else {
+      for (int64_t d = 0; d < dim; ++d) pds[k * dim + d] = threshold_grad(total[d], pg[k * dim + d]);
+    }
+  }
+  return {passed, ds};
+}
+
 }  // namespace
 
 std::vector<at::Tensor> pep_forward(const at::Tensor& v, const at::Tensor& s) {
@@ -316,7 +428,42 @@ at::Tensor pep_lookup_backward_(at::Tensor& grad, const at::Tensor& v, const at:
   return lookup_backward_(grad, v, s, g, slot);
 }
 
+void check_shared(const at::Tensor& v, const at::Tensor& g, const at::Tensor& s_index) {
+  check(v, "v");
+  check(g, "g");
+  TORCH_CHECK(v.dim() == 2 && g.dim() == 2 && (g.size(1) == 1 || g.size(1) == v.size(1)),
+              "g must be [S, 1] or [S, dim]");
+  TORCH_CHECK(s_index.numel() == 0 || (s_index.scalar_type() == at::kLong &&
+              s_index.is_contiguous() && s_index.numel() == v.size(0)),
+              "s_index must be empty or contiguous int64 [rows]");
+  TORCH_CHECK(s_index.numel() > 0 || g.size(0) == 1, "g has several rows but no s_index");
+}
+
+at::Tensor pep_shared_forward(const at::Tensor& v, const at::Tensor& g, const at::Tensor& ids,
+                              const at::Tensor& s_index) {
+  check_shared(v, g, s_index);
+  return shared_forward(v, g, ids, s_index);
+}
+
+std::vector<at::Tensor> pep_shared_backward(const at::Tensor& grad, const at::Tensor& out,
+                                            const at::Tensor& ids, const at::Tensor& s_index,
+                                            const at::Tensor& g) {
+  check(grad, "grad");
+  check(out, "out");
+  check(g, "g");
+  TORCH_CHECK(grad.dim() == 2 && grad.sizes() == out.sizes() && ids.numel() == grad.size(0),
+              "grad and out must be [ids, dim]");
+  TORCH_CHECK(ids.scalar_type() == at::kLong && ids.is_contiguous(), "ids must be contiguous int64");
+  TORCH_CHECK(g.dim() == 2 && (g.size(1) == 1 || g.size(1) == grad.size(1)),
+              "g must be [S, 1] or [S, dim]");
+  return shared_backward(grad, out, ids, s_index, g);
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("shared_forward", &pep_shared_forward,
+        "out[i] = shrink(v[ids[i]], g[s_index[ids[i]] or 0]) for thresholds shared by rows");
+  m.def("shared_backward", &pep_shared_backward,
+        "(dV per id, ds) from the incoming gradient, the forward's output and g");
   m.def("lookup_forward", &pep_lookup_forward,
         "(out, g, slot): out[i] = shrink(v[ids[i]], sigmoid(s[ids[i]])), g once per named row");
   m.def("lookup_backward_", &pep_lookup_backward_,

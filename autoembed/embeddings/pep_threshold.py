@@ -9,8 +9,10 @@ into one fresh buffer and turns that, in place, into the reference formula's gra
 On CPU, with one threshold per entry or per row, both directions are a single pass of a small
 C++ kernel instead (``pep_cpu_kernel``; same arithmetic). For a batch smaller than the table,
 ``pruned_lookup`` reads the named rows of ``V`` and ``s`` in place (no distinct-row pass, no row
-copies, no scatter of row gradients back into the table; ``benchmarks/pep_overhead.py
---rows-path`` times both paths).
+copies, no scatter of row gradients back into the table), and ``pruned_shared_lookup`` serves
+thresholds shared by many rows (global, dimension, field, field_dim) id by id: the gather and
+the threshold in one pass, the gradients masked per id and reduced per threshold in fixed
+blocks (``benchmarks/pep_overhead.py --rows-path`` times these paths against the others).
 """
 
 from __future__ import annotations
@@ -156,6 +158,55 @@ def pruned_lookup(table: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> 
     if pep_cpu_kernel.load() is None:
         return None
     return _PrunedLookup.apply(table, s, index)
+
+
+class _SharedPrunedLookup(torch.autograd.Function):
+    """``soft_threshold(table, s[s_index])[index]`` for thresholds shared by many rows (global,
+    dimension, field, field_dim) on the CPU kernel, per id: no distinct-row pass, no pass over
+    the table. ``sigmoid(s)`` is torch's, taken once; the backward masks the batch's gradients
+    per id, sums them into the table (``accumulate_rows``) and reduces ``grad * sign(out)`` per
+    threshold in fixed blocks of ids (the same bits on any thread count)."""
+
+    @staticmethod
+    def forward(ctx, table: torch.Tensor, s: torch.Tensor, index: torch.Tensor,  # type: ignore[override]
+                s_index: torch.Tensor) -> torch.Tensor:
+        kernel = pep_cpu_kernel.load()
+        flat = index.reshape(-1).long().contiguous()
+        g = torch.sigmoid(s).contiguous()
+        out = kernel.shared_forward(table, g, flat, s_index)
+        ctx.save_for_backward(flat, s_index, g, out)
+        ctx.kernel, ctx.num_rows = kernel, table.shape[0]
+        return out.view(*index.shape, table.shape[1])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        flat, s_index, g, out = ctx.saved_tensors
+        passed, ds = ctx.kernel.shared_backward(grad.reshape(out.shape).contiguous(), out, flat,
+                                                s_index, g)  # ds: -sum(grad*sign(out)) g (1-g)
+        dv = accumulate_rows(passed, flat, ctx.num_rows) if ctx.needs_input_grad[0] else None
+        ds = ds if ctx.needs_input_grad[1] else None
+        return dv, ds, None, None
+
+
+def pruned_shared_lookup(table: torch.Tensor, s: torch.Tensor, index: torch.Tensor,
+                         s_index: torch.Tensor | None = None) -> torch.Tensor | None:
+    """``pruned_gather(table, s[s_index], index)`` for ``s`` shared by many rows (``[1, 1|D]``,
+    or ``[S, 1|D]`` with ``s_index`` giving each table row's threshold row), per id on the CPU
+    kernel; None where it does not serve (then use :func:`pruned_gather`)."""
+    if not (table.device.type == "cpu" and table.dtype == torch.float32 and table.dim() == 2
+            and table.is_contiguous() and s.dtype == torch.float32 and s.dim() == 2
+            and s.shape[1] in (1, table.shape[1]) and pep_cpu_kernel.enabled()):
+        return None
+    if s_index is None:
+        if s.shape[0] != 1:
+            return None
+        s_index = torch.empty(0, dtype=torch.int64)
+    elif s_index.dtype != torch.int64 or s_index.shape != (table.shape[0],):
+        return None
+    if pep_cpu_kernel.load() is None:
+        return None
+    return _SharedPrunedLookup.apply(table, s, index, s_index.contiguous())
 
 
 class _ExtraDecay(torch.autograd.Function):
