@@ -179,13 +179,16 @@ def _shared_run(v, s, s_index, ids, upstream):
     return out.detach(), v.grad, s.grad
 
 
+BY_TABLE, PER_ID = 100, 3000  # rows: fewer than the 1,500 ids (the backward by the table), more
+
+@pytest.mark.parametrize("rows", [BY_TABLE, PER_ID], ids=["by-table", "per-id"])
 @pytest.mark.parametrize("s_rows, per_row", [(1, True), (1, False), (4, True), (4, False)],
                          ids=["global", "dimension", "field", "field_dim"])
 @pytest.mark.parametrize("dim", [32, 13, 40])
-def test_shared_lookup_matches_the_reference(s_rows, per_row, dim):
-    """Thresholds shared by many rows, per id (``pruned_shared_lookup``): the reference formula's
-    values and gradients, over more ids than one partial-sum block."""
-    v, s, s_index, ids, upstream = _shared_case(100, dim, s_rows, per_row, n=300)
+def test_shared_lookup_matches_the_reference(s_rows, per_row, dim, rows):
+    """Thresholds shared by many rows (``pruned_shared_lookup``): the reference formula's values
+    and gradients, over more ids than one partial-sum block, both backward paths."""
+    v, s, s_index, ids, upstream = _shared_case(rows, dim, s_rows, per_row, n=300)
     out, v_grad, s_grad = _shared_run(v, s, s_index, ids, upstream)
     # the reference in float64: s's gradient sums ~1,500 terms per threshold, whose float32
     # rounding depends on the order (ours: fixed blocks of ids)
@@ -199,8 +202,9 @@ def test_shared_lookup_matches_the_reference(s_rows, per_row, dim):
     assert s_grad.shape == s.shape and bool((s_grad != 0).any())
 
 
-def test_shared_lookup_gives_the_same_bits_on_one_and_two_threads():
-    case = _shared_case(200, 32, 4, False, n=900)  # 4,500 ids: five partial-sum blocks
+@pytest.mark.parametrize("rows", [200, 5000], ids=["by-table", "per-id"])
+def test_shared_lookup_gives_the_same_bits_on_one_and_two_threads(rows):
+    case = _shared_case(rows, 32, 4, False, n=900)  # 4,500 ids: five partial-sum blocks
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -223,6 +227,12 @@ def test_shared_lookup_names_a_bad_id_and_a_bad_threshold_row():
     s_index[ids[0, 0]] = 4
     with pytest.raises(RuntimeError, match="maps to threshold row 4 of 4"):
         pruned_shared_lookup(v, s, ids, s_index)
+    s_index[ids[0, 0]] = 0  # a row the batch does not name: read by the backward by the table
+    unnamed = int(torch.ones(100, dtype=torch.bool).index_fill_(0, ids.flatten(), False).nonzero()[0])
+    s_index[unnamed] = -2
+    out = pruned_shared_lookup(v.requires_grad_(), s.requires_grad_(), ids.repeat(20, 1), s_index)
+    with pytest.raises(RuntimeError, match=f"row {unnamed} maps to threshold row -2 of 4"):
+        out.sum().backward()
 
 
 def test_shared_lookup_serves_only_what_it_can():

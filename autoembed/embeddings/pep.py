@@ -318,19 +318,20 @@ class PEPEmbedding(EmbeddingMethod):
         """One fused op thresholds a table and gathers the batch from it (its backward sums the
         batch's gradients per row, so V and s see exactly the reference's gradients). The table
         is the whole ``V`` when it has no more rows than the batch has ids (``use_full_table``),
-        else, on CPU, the rows the batch names read in place (``pruned_lookup``: per-feature
-        thresholds) or the batch's ids one by one (``pruned_shared_lookup``: thresholds shared
-        by many rows), elsewhere the batch's distinct rows (``R x D``, not ``B x F x D``): the
-        cost follows the smaller of table and batch."""
+        else the batch's distinct rows (``R x D``, not ``B x F x D``): the cost follows the
+        smaller of table and batch. On CPU the kernel serves instead: thresholds shared by many
+        rows id by id (``pruned_shared_lookup``), per-feature ones on the rows the batch names,
+        read in place (``pruned_lookup``, for a batch smaller than the table)."""
         threshold = self.threshold if self.sparse else with_extra_decay(self.threshold, self.extra_decay)
+        if not self.sparse and not is_per_feature(self.config.granularity):  # CPU kernel, per id
+            fields = self.field_index if self.config.granularity in ("field", "field_dim") else None
+            out = pruned_shared_lookup(self.weight, threshold, ids, fields)
+            if out is not None:
+                return out
         if not self.sparse and use_full_table(self.spec.num_features, ids.numel()):
             return pruned_gather(self.weight, self._threshold_rows(threshold, None), ids)
-        if not self.sparse:  # CPU kernel: the named rows only (per feature) or per id (shared s)
-            if is_per_feature(self.config.granularity):
-                out = pruned_lookup(self.weight, threshold, ids)
-            else:
-                fields = self.field_index if self.config.granularity in ("field", "field_dim") else None
-                out = pruned_shared_lookup(self.weight, threshold, ids, fields)
+        if not self.sparse and is_per_feature(self.config.granularity):
+            out = pruned_lookup(self.weight, threshold, ids)  # CPU kernel: named rows only
             if out is not None:
                 return out
         uniq, inverse = unique_rows(ids, self.spec.num_features)

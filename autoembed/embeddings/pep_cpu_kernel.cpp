@@ -12,7 +12,9 @@
 // not name; ds is zeroed there); sigmoid once per named row, shared by both directions.
 // shared_forward(v, g, ids, s_index) -> out, shared_backward(grad, out, ids, s_index, g)
 // -> (dV per id, ds): thresholds shared by many rows (global, dimension, field, field_dim;
-// g = sigmoid(s) taken by the caller), per id: no distinct-row pass, no pass over the table.
+// g = sigmoid(s) taken by the caller), per id: no distinct-row pass, no pass over the table;
+// shared_table_backward_(dv, v, g, s_index) -> ds: the backward by the table (in place on the
+// batch's gradients summed per row) for a batch with more ids than the table has rows.
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
@@ -309,8 +311,13 @@ at::Tensor shared_forward(const at::Tensor& v, const at::Tensor& g, const at::Te
       const float* row = pv + r * dim;
       const float* grow = pg + k * (per_row ? 1 : dim);
       float* dst = po + i * dim;
-      for (int64_t d = 0; d < dim; d += Vec::size()) {
-        const int64_t c = std::min<int64_t>(Vec::size(), dim - d);
+      int64_t d = 0;
+      for (; d + Vec::size() <= dim; d += Vec::size()) {
+        const Vec gv = per_row ? Vec(grow[0]) : Vec::loadu(grow + d);
+        shrink(Vec::loadu(row + d), gv).store(dst + d);
+      }
+      if (d < dim) {  // a short last chunk, same arithmetic
+        const int64_t c = dim - d;
         const Vec gv = per_row ? Vec(grow[0]) : Vec::loadu(grow + d, c);
         shrink(Vec::loadu(row + d, c), gv).store(dst + d, c);
       }
@@ -324,6 +331,30 @@ at::Tensor shared_forward(const at::Tensor& v, const at::Tensor& g, const at::Te
     TORCH_CHECK(false, "row ", r, " maps to threshold row ", shared_row(px, r), " of ", S);
   }
   return out;
+}
+
+// ds [S, gd] from per-block partial sums [blocks, S, D] of grad * sign(out): the blocks added in
+// order, then (gd == 1) the D columns in order; ds = -(signed * (1 - g)) * g.
+at::Tensor reduce_shared(const at::Tensor& partial, const at::Tensor& g) {
+  const int64_t blocks = partial.size(0), dim = partial.size(2), S = g.size(0), gd = g.size(1);
+  const float* pacc = partial.data_ptr<float>();
+  const float* pg = g.data_ptr<float>();
+  auto ds = at::empty({S, gd}, g.options());
+  float* pds = ds.data_ptr<float>();
+  std::vector<float> total(dim);
+  for (int64_t k = 0; k < S; ++k) {
+    std::fill(total.begin(), total.end(), 0.0f);
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t d = 0; d < dim; ++d) total[d] += pacc[(b * S + k) * dim + d];
+    if (gd == 1) {
+      float sum = 0.0f;
+      for (int64_t d = 0; d < dim; ++d) sum += total[d];
+      pds[k] = threshold_grad(sum, pg[k]);
+    } else {
+      for (int64_t d = 0; d < dim; ++d) pds[k * dim + d] = threshold_grad(total[d], pg[k * dim + d]);
+    }
+  }
+  return ds;
 }
 
 constexpr int64_t kSharedBlock = 1024;  // ids per partial sum: fixed, so sums do not depend on threads
@@ -361,23 +392,54 @@ std::vector<at::Tensor> shared_backward(const at::Tensor& grad, const at::Tensor
       }
     }
   });
-  auto ds = at::empty({S, gd}, grad.options());
-  const float* pg = g.data_ptr<float>();
-  float* pds = ds.data_ptr<float>();
-  std::vector<float> total(dim);
-  for (int64_t k = 0; k < S; ++k) {
-    std::fill(total.begin(), total.end(), 0.0f);
-    for (int64_t b = 0; b < blocks; ++b)
-      for (int64_t d = 0; d < dim; ++d) total[d] += pacc[(b * S + k) * dim + d];
-    if (gd == 1) {
-      float sum = 0.0f;
-      for (int64_t d = 0; d < dim; ++d) sum += total[d];
-      pds[k] = threshold_grad(sum, pg[k]);
-    } else {
-      for (int64_t d = 0; d < dim; ++d) pds[k * dim + d] = threshold_grad(total[d], pg[k * dim + d]);
-    }
-  }
+  auto ds = reduce_shared(partial, g);
   return {passed, ds};
+}
+
+constexpr int64_t kSharedRowBlock = 2048;  // table rows per partial sum (fixed, as above)
+
+// The backward by the table, for a batch with more ids than the table has rows: dv holds the
+// batch's gradients summed per row (accumulate_rows of the incoming gradient); in place,
+// dv <- dv where out != 0 (out = shrink(v, g), recomputed per row: the same for every id of a
+// row), and returns ds as shared_backward does, summing dv * sign(out) over the rows of each
+// threshold row in fixed blocks of kSharedRowBlock rows, then in block order.
+at::Tensor shared_table_backward_(at::Tensor& dv, const at::Tensor& v, const at::Tensor& g,
+                                  const at::Tensor& s_index) {
+  const int64_t rows = v.size(0), dim = v.size(1), S = g.size(0), gd = g.size(1);
+  const bool per_row = gd == 1;
+  const int64_t blocks = (rows + kSharedRowBlock - 1) / kSharedRowBlock;
+  auto partial = at::zeros({std::max<int64_t>(blocks, 1), S, dim}, v.options());
+  const float* pv = v.data_ptr<float>();
+  const float* pg = g.data_ptr<float>();
+  const int64_t* px = s_index.numel() ? s_index.data_ptr<int64_t>() : nullptr;
+  float* pd = dv.data_ptr<float>();
+  float* pacc = partial.data_ptr<float>();
+  std::atomic<int64_t> first_bad{rows};
+  at::parallel_for(0, blocks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) {
+      float* acc = pacc + b * S * dim;
+      for (int64_t r = b * kSharedRowBlock; r < std::min(rows, (b + 1) * kSharedRowBlock); ++r) {
+        const int64_t k = shared_row(px, r);
+        if (k < 0 || k >= S) {
+          note_bad(first_bad, r);
+          continue;
+        }
+        const float* grow = pg + k * (per_row ? 1 : dim);
+        float* sums = acc + k * dim;
+        for (int64_t d = 0; d < dim; d += Vec::size()) {
+          const int64_t c = std::min<int64_t>(Vec::size(), dim - d);
+          const Vec gv = per_row ? Vec(grow[0]) : Vec::loadu(grow + d, c);
+          const Vec out = shrink(Vec::loadu(pv + r * dim + d, c), gv);
+          Vec signed_grad;
+          split(Vec::loadu(pd + r * dim + d, c), out, signed_grad).store(pd + r * dim + d, c);
+          (Vec::loadu(sums + d, c) + signed_grad).store(sums + d, c);
+        }
+      }
+    }
+  });
+  const int64_t bad = first_bad.load();
+  TORCH_CHECK(bad == rows, "row ", bad, " maps to threshold row ", shared_row(px, bad), " of ", S);
+  return reduce_shared(partial, g);
 }
 
 }  // namespace
@@ -459,7 +521,17 @@ std::vector<at::Tensor> pep_shared_backward(const at::Tensor& grad, const at::Te
   return shared_backward(grad, out, ids, s_index, g);
 }
 
+at::Tensor pep_shared_table_backward_(at::Tensor& dv, const at::Tensor& v, const at::Tensor& g,
+                                      const at::Tensor& s_index) {
+  check_shared(v, g, s_index);
+  check(dv, "dv");
+  TORCH_CHECK(dv.sizes() == v.sizes(), "dv must have v's shape");
+  return shared_table_backward_(dv, v, g, s_index);
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("shared_table_backward_", &pep_shared_table_backward_,
+        "in place: dv (the batch's gradients summed per row) <- dV; returns ds (shared s)");
   m.def("shared_forward", &pep_shared_forward,
         "out[i] = shrink(v[ids[i]], g[s_index[ids[i]] or 0]) for thresholds shared by rows");
   m.def("shared_backward", &pep_shared_backward,

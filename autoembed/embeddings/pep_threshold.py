@@ -162,10 +162,12 @@ def pruned_lookup(table: torch.Tensor, s: torch.Tensor, index: torch.Tensor) -> 
 
 class _SharedPrunedLookup(torch.autograd.Function):
     """``soft_threshold(table, s[s_index])[index]`` for thresholds shared by many rows (global,
-    dimension, field, field_dim) on the CPU kernel, per id: no distinct-row pass, no pass over
-    the table. ``sigmoid(s)`` is torch's, taken once; the backward masks the batch's gradients
-    per id, sums them into the table (``accumulate_rows``) and reduces ``grad * sign(out)`` per
-    threshold in fixed blocks of ids (the same bits on any thread count)."""
+    dimension, field, field_dim) on the CPU kernel: the gather and the threshold in one pass per
+    id (no distinct-row pass, no thresholded copy of the table); ``sigmoid(s)`` is torch's,
+    taken once. The backward sums each threshold's ``grad * sign(out)`` in fixed blocks (the
+    same bits on any thread count): per id for a batch with fewer ids than the table has rows
+    (masked per id, then summed into the table), else by the table (summed into the table as a
+    plain embedding's, then masked per row in one pass)."""
 
     @staticmethod
     def forward(ctx, table: torch.Tensor, s: torch.Tensor, index: torch.Tensor,  # type: ignore[override]
@@ -174,19 +176,24 @@ class _SharedPrunedLookup(torch.autograd.Function):
         flat = index.reshape(-1).long().contiguous()
         g = torch.sigmoid(s).contiguous()
         out = kernel.shared_forward(table, g, flat, s_index)
-        ctx.save_for_backward(flat, s_index, g, out)
+        ctx.by_table = use_full_table(table.shape[0], flat.numel())
+        ctx.save_for_backward(flat, s_index, g, table if ctx.by_table else out)
         ctx.kernel, ctx.num_rows = kernel, table.shape[0]
         return out.view(*index.shape, table.shape[1])
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        flat, s_index, g, out = ctx.saved_tensors
-        passed, ds = ctx.kernel.shared_backward(grad.reshape(out.shape).contiguous(), out, flat,
-                                                s_index, g)  # ds: -sum(grad*sign(out)) g (1-g)
-        dv = accumulate_rows(passed, flat, ctx.num_rows) if ctx.needs_input_grad[0] else None
-        ds = ds if ctx.needs_input_grad[1] else None
-        return dv, ds, None, None
+        flat, s_index, g, saved = ctx.saved_tensors
+        if ctx.by_table:  # saved: the table; dv <- dV in place, ds: -sum(grad*sign(out)) g(1-g)
+            dv = accumulate_rows(grad.reshape(flat.numel(), -1), flat, ctx.num_rows)
+            ds = ctx.kernel.shared_table_backward_(dv, saved, g, s_index)
+        else:  # saved: the output
+            passed, ds = ctx.kernel.shared_backward(grad.reshape(saved.shape).contiguous(), saved,
+                                                    flat, s_index, g)
+            dv = accumulate_rows(passed, flat, ctx.num_rows) if ctx.needs_input_grad[0] else None
+        return (dv if ctx.needs_input_grad[0] else None,
+                ds if ctx.needs_input_grad[1] else None, None, None)
 
 
 def pruned_shared_lookup(table: torch.Tensor, s: torch.Tensor, index: torch.Tensor,
