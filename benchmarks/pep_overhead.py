@@ -6,7 +6,7 @@ Steps mirror the trainer (fused Adam over model + embedding groups, zero_grad(se
 so machine noise hits them alike; the figure is the median of the per-round step times. Time
 is the process's CPU time (on a quiet machine the same as wall time; on a shared one it leaves
 out the slices other processes take); ``--wall-clock`` times wall time instead.
-The uniform embedding gathers with the same ``gather_rows`` (``index_add_`` backward) as PEP,
+The uniform embedding gathers with the same row gather (``accumulate_rows`` backward) as PEP,
 so the ratio is the threshold's own cost. The uniform model runs twice ("uniform/again" is an
 identical copy): its ratio shows the measurement's noise. Every granularity runs on the fused
 CPU kernel (``pep_cpu_kernel``: per named row for feature and feature_dim, per id for the

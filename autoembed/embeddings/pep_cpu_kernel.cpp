@@ -274,7 +274,6 @@ at::Tensor lookup_backward_(at::Tensor& grad, const at::Tensor& v, const at::Ten
   return ds;
 }
 
-
 // Row k of the shared thresholds for table row r: s_index[r] (field), else 0 (global, dimension).
 inline int64_t shared_row(const int64_t* index, int64_t r) { return index ? index[r] : 0; }
 
