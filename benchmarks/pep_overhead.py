@@ -22,6 +22,7 @@ thresholds' Adam step;
 the reference: see ``sparse_adam``).
 
     flock /tmp/autoembed-bench.lock .venv/bin/python benchmarks/pep_overhead.py [--profile]
+    .venv/bin/python benchmarks/pep_overhead.py --smoke-test   # every variant, seconds
 
 ``--profile`` then profiles three more rounds of each variant (torch.profiler, self CPU time
 per op, median of the rounds) and lists, per PEP variant, the ops whose time per step exceeds
@@ -46,6 +47,7 @@ from autoembed.embeddings import pep as pep_module
 from autoembed.embeddings import pep_cpu_kernel
 from autoembed.embeddings.base import EmbeddingSpec
 from autoembed.embeddings.pep import PEPConfig, PEPEmbedding
+from autoembed.embeddings.pep_threshold import GRANULARITIES
 from autoembed.embeddings.uniform import UniformEmbedding
 from autoembed.models import build_model
 from autoembed.training.allocator import keep_freed_memory
@@ -202,7 +204,13 @@ def main() -> None:
     parser.add_argument("--sparse-lazy", action="store_true",
                         help="also time each granularity with optimizer_mode=sparse_lazy (rows "
                              "stepped when gathered, untouched rows caught up in closed form)")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="synthetic data, every granularity and option, 2 steps, seconds")
     args = parser.parse_args()
+    if args.smoke_test:
+        args.dataset, args.steps, args.rounds, args.batch_size = "synthetic", 2, 1, 256
+        args.granularities = ",".join(GRANULARITIES)
+        args.unfused = args.rows_path = args.ablation = args.sparse_lazy = True
     if args.wall_clock:
         Variant.clock = staticmethod(time.perf_counter)
     torch.set_num_threads(args.threads)

@@ -1,5 +1,6 @@
 """Benchmark scripts: criteo_scale.py's smoke mode runs end to end on CPU (the path
-gpu_check.sh takes on CUDA), and gpu_check.sh fails clearly where there is no CUDA device."""
+gpu_check.sh takes on CUDA), gpu_check.sh fails clearly where there is no CUDA device, and the
+ceiling and PEP-overhead benchmarks run in their smoke modes."""
 
 from __future__ import annotations
 
@@ -104,3 +105,23 @@ def test_gpu_check_scripts_run_with_only_torch_numpy_pandas_pyarrow(tmp_path: Pa
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
     assert set(json.loads(figures.read_text())) == {"ceiling_ml1m", "criteo_scale"}
+
+
+def test_pep_overhead_smoke_test_times_every_variant() -> None:
+    """Every granularity with every option (kernel off, the old paths, sparse_lazy, the floor
+    ablation) takes steps and prints a positive time and its ratio to the uniform step."""
+    cmd = [sys.executable, "benchmarks/pep_overhead.py", "--smoke-test"]
+    done = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {}
+    for line in done.stdout.splitlines():
+        parts = line.rsplit(maxsplit=3)
+        if len(parts) == 4 and parts[3].endswith("x"):
+            rows[parts[0]] = (float(parts[1]), float(parts[3][:-1]))
+    expected = {"uniform", "uniform/again", "uniform+spare table", "pep/feature_dim/no s Adam"}
+    for gran in ("global", "dimension", "feature", "feature_dim", "field", "field_dim"):
+        expected |= {f"pep/{gran}{suffix}" for suffix in ("", "/unfused", "/rows path",
+                                                          "/sparse_lazy")}
+    assert set(rows) == expected, done.stdout
+    assert rows["uniform"][1] == 1.0
+    assert all(ms > 0 and ratio > 0 for ms, ratio in rows.values())
